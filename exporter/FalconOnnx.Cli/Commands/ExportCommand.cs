@@ -1,0 +1,50 @@
+using System.CommandLine;
+using FalconOnnx.Export;
+using Spectre.Console;
+
+namespace FalconOnnx.Cli.Commands;
+
+public static class ExportCommand
+{
+    public static Command Create()
+    {
+        var input = new Option<string>("--input", "-i") { Description = "Hugging Face checkpoint folder (config.json + safetensors)", Required = true };
+        var output = new Option<string>("--output", "-o") { Description = "Folder to create", Required = true };
+        var ssm = new Option<string>("--ssm") { Description = "Mamba-2 lowering: ort (ONNX Runtime contrib ops) or onnx (standard operators only)", DefaultValueFactory = _ => "ort" };
+        ssm.AcceptOnlyFromAmong("ort", "onnx");
+        var force = new Option<bool>("--force") { Description = "Replace an existing output folder" };
+        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder (model-abi.md)") { input, output, ssm, force };
+        command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, cancellation =>
+        {
+            var options = new ExportOptions { Ssm = ExportOptions.ParseSsm(parse.GetValue(ssm)!), Force = parse.GetValue(force) };
+            var console = Console(parse.InvocationConfiguration.Output);
+            ExportResult result = null!;
+            console.Progress()
+                .AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new RemainingTimeColumn())
+                .Start(context =>
+                {
+                    var weights = context.AddTask("weights", maxValue: 1);
+                    result = FalconH1Exporter.Export(parse.GetValue(input)!, parse.GetValue(output)!, options, p =>
+                    {
+                        if (p.TotalBytes > 0) weights.MaxValue = p.TotalBytes;
+                        weights.Value = p.BytesDone;
+                        weights.Description = $"weights {p.TensorsDone}/{p.TensorCount}";
+                    }, cancellation);
+                    weights.Value = weights.MaxValue;
+                });
+            var table = new Table().AddColumns("file", "size");
+            foreach (var (name, bytes) in result.Files) table.AddRow(name, CommandRunner.Size(bytes));
+            console.Write(table);
+            console.MarkupLineInterpolated($"exported [bold]{result.Folder}[/]: {result.Files.Count} files, {CommandRunner.Size(result.TotalBytes)} in {result.Elapsed.TotalSeconds:0.0} s");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    internal static IAnsiConsole Console(TextWriter output) => AnsiConsole.Create(new AnsiConsoleSettings
+    {
+        Out = new AnsiConsoleOutput(output),
+        Interactive = output == System.Console.Out ? InteractionSupport.Detect : InteractionSupport.No,
+    });
+}

@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using FalconOnnx.Checkpoints;
+using FalconOnnx.Graphs;
+using FalconOnnx.Onnx;
+using FalconOnnx.Runtime;
+
+namespace FalconOnnx.Export;
+
+/// <summary>What an export has done so far: the tensor just written and the running counts.</summary>
+public readonly record struct ExportProgress(string Stage, string? Tensor, int TensorsDone, int TensorCount, long BytesDone, long TotalBytes);
+
+public sealed record ExportResult(string Folder, IReadOnlyList<(string Name, long Bytes)> Files, TimeSpan Elapsed)
+{
+    public long TotalBytes => Files.Sum(f => f.Bytes);
+}
+
+/// <summary>
+/// Hugging Face Falcon-H1 checkpoint folder in, exported folder (model-abi.md) out: model.onnx with its
+/// external data, genai_config.json, the manifest and the tokenizer files.
+/// </summary>
+public static class FalconH1Exporter
+{
+    public const string ModelFileName = "model.onnx";
+    public const string DataFileName = "model.onnx.data";
+    public const string GenAiConfigFileName = "genai_config.json";
+
+    /// <summary>Files copied from the checkpoint when present.</summary>
+    public static readonly string[] TokenizerFiles =
+        ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "chat_template.jinja"];
+
+    public static ExportResult Export(string input, string output, ExportOptions options,
+        Action<ExportProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        using var checkpoint = Checkpoint.Open(input);
+        using var folder = OutputFolder.Create(output, options.Force, mustNotContain: input);
+        var checksums = Task.Run(() => Checksums(checkpoint, cancellationToken), cancellationToken);
+
+        var core = options.CreateCore();
+        var graph = FalconH1Graph.Build(checkpoint, core);
+        progress?.Invoke(new ExportProgress("weights", null, 0, graph.Initializers.Count, 0, 0));
+        OnnxModelWriter.Write(graph, folder.Staging, ModelFileName, DataFileName,
+            new Dictionary<string, string> { ["falcon_onnx.abi_version"] = ModelManifest.CurrentAbiVersion.ToString() },
+            p => progress?.Invoke(new ExportProgress("weights", p.TensorName, p.TensorsWritten, p.TensorCount, p.BytesWritten, p.TotalBytes)),
+            cancellationToken);
+
+        var config = checkpoint.Config;
+        foreach (string name in TokenizerFiles)
+        {
+            string source = Path.Combine(input, name);
+            if (File.Exists(source)) File.Copy(source, Path.Combine(folder.Staging, name));
+        }
+        bool hasData = File.Exists(Path.Combine(folder.Staging, DataFileName));
+        var manifest = Manifest(config, options, core.Name, graph, checksums.GetAwaiter().GetResult(), hasData);
+        WriteText(Path.Combine(folder.Staging, ModelManifest.FileName), manifest.ToJson());
+        WriteText(Path.Combine(folder.Staging, GenAiConfigFileName), GenAiConfig.Create(config, manifest).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        cancellationToken.ThrowIfCancellationRequested();
+
+        folder.Commit();
+        var files = Directory.EnumerateFiles(folder.Target).Order(StringComparer.Ordinal)
+            .Select(f => (Path.GetFileName(f), new FileInfo(f).Length)).ToList();
+        return new ExportResult(folder.Target, files, clock.Elapsed);
+    }
+
+    private static void WriteText(string path, string text) => File.WriteAllText(path, text + "\n");
+
+    private static ModelManifest Manifest(FalconH1Config c, ExportOptions options, string ssm, GraphBuilder graph,
+        List<ManifestFile> sources, bool hasData) => new()
+    {
+        Format = "falcon-onnx",
+        AbiVersion = ModelManifest.CurrentAbiVersion,
+        ModelType = "falcon_h1",
+        ExporterVersion = typeof(FalconH1Exporter).Assembly.GetName().Version?.ToString() ?? "0",
+        Graph = new ManifestGraph
+        {
+            File = ModelFileName,
+            DataFile = hasData ? DataFileName : null,
+            IrVersion = OnnxModelWriter.IrVersion,
+            Opsets = graph.OpsetImports.ToDictionary(o => o.Key == "" ? "ai.onnx" : o.Key, o => o.Value),
+            Logits = "all",
+            KvDtype = "float32",
+            StateDtype = "float32",
+            PastPresentShareBuffer = false,
+        },
+        Dimensions = new ManifestDimensions
+        {
+            VocabSize = c.VocabSize,
+            HiddenSize = c.HiddenSize,
+            NumLayers = c.NumHiddenLayers,
+            NumAttentionHeads = c.NumAttentionHeads,
+            NumKeyValueHeads = c.NumKeyValueHeads,
+            HeadDim = c.HeadDim,
+            ConvDim = c.ConvDim,
+            ConvKernel = c.MambaDConv,
+            MambaHeads = c.MambaNHeads,
+            MambaHeadDim = c.MambaDHead,
+            MambaStateSize = c.MambaDState,
+            ContextLength = c.MaxPositionEmbeddings,
+        },
+        Options = new ManifestExportOptions { Precision = "fp32", Ssm = ssm, TargetEp = "cpu", Quantization = null },
+        Source = new ManifestSource { Config = (JsonObject)c.Source.DeepClone(), Files = sources },
+        CustomOpsLibrary = null,
+        Tokens = new ManifestTokens { BosTokenId = c.BosTokenId, EosTokenIds = c.EosTokenIds, PadTokenId = c.PadTokenId },
+    };
+
+    /// <summary>SHA-256 of every source weight file, read sequentially beside the export.</summary>
+    private static List<ManifestFile> Checksums(Checkpoint checkpoint, CancellationToken cancellationToken)
+    {
+        var files = new List<ManifestFile>();
+        foreach (var file in checkpoint.Files)
+        {
+            using var stream = new FileStream(file.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
+            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var buffer = new byte[1 << 20];
+            int read;
+            while ((read = stream.Read(buffer)) > 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                sha.AppendData(buffer, 0, read);
+            }
+            files.Add(new ManifestFile { Name = Path.GetFileName(file.Path), Bytes = file.FileLength, Sha256 = Convert.ToHexStringLower(sha.GetHashAndReset()) });
+        }
+        return files;
+    }
+}

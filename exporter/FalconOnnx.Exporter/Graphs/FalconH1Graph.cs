@@ -1,0 +1,77 @@
+using FalconOnnx.Checkpoints;
+using FalconOnnx.Graphs.Blocks;
+using FalconOnnx.Onnx;
+
+namespace FalconOnnx.Graphs;
+
+/// <summary>
+/// The Falcon-H1 decoder (falcon-h1.md §2) with the inputs and outputs of model-abi.md. Every layer runs
+/// attention and the Mamba-2 mixer on the same normalized input and adds both to the residual.
+/// </summary>
+public static class FalconH1Graph
+{
+    public const int Opset = 21;
+
+    public static GraphBuilder Build(Checkpoint checkpoint, IMamba2Core mamba)
+    {
+        var c = checkpoint.Config;
+        var g = new GraphBuilder("main");
+        g.Import("", Opset);
+        var w = new FalconH1Weights(g, checkpoint);
+        var attention = new AttentionShape(c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim);
+        var mixer = Mamba2Shape.From(c);
+
+        var inputIds = g.Input("input_ids", ElementType.Int64, "batch_size", "sequence_length");
+        var attentionMask = g.Input("attention_mask", ElementType.Int64, "batch_size", "total_sequence_length");
+        var positionIds = g.Input("position_ids", ElementType.Int64, "batch_size", "sequence_length");
+        var layers = Enumerable.Range(0, c.NumHiddenLayers).Select(i => LayerInputs(g, c, i)).ToArray();
+
+        var newTokens = g.ShapeOf(inputIds, 1);
+        var totalTokens = g.ShapeOf(attentionMask, 1);
+        var attentionBias = Attention.Bias(g, attentionMask, newTokens, totalTokens);
+        var newTokenMask = g.Slice(attentionMask, g.Sub(totalTokens, newTokens), totalTokens, g.Constant(1L));
+        var mambaMask = g.Unsqueeze(g.Cast(newTokenMask, ElementType.Float), -1);
+        var rope = Rope.Build(g, positionIds, c.HeadDim, c.RopeTheta);
+
+        var h = g.Gather(w.Embedding(), inputIds);
+        for (int i = 0; i < c.NumHiddenLayers; i++)
+        {
+            using var scope = g.Scope($"layers.{i}");
+            var (kv, state) = layers[i];
+            var u = RmsNorm.Build(g, h, w.InputNorm(i), c.RmsNormEps);
+            var m = Mamba2.Build(g, mamba, w.Mamba(i), mixer, u, mambaMask, state, out _, out _);
+            var a = Attention.Build(g, w.Attention(i), attention, u, kv, rope, attentionBias, out _, out _);
+            h = g.Add(h, g.Add(m, a));
+            h = g.Add(h, SwiGlu.Build(g, w.FeedForward(i), RmsNorm.Build(g, h, w.PreFeedForwardNorm(i), c.RmsNormEps), c.IntermediateSize));
+        }
+        var logits = Linear.Build(g, RmsNorm.Build(g, h, w.FinalNorm(), c.RmsNormEps), w.LmHead(), null);
+        g.Output(logits, "logits", ElementType.Float, "batch_size", "sequence_length", c.VocabSize);
+        AnnotatePresentOutputs(g, c);
+        return g;
+    }
+
+    private static (KvCache, Mamba2State) LayerInputs(GraphBuilder g, FalconH1Config c, int i)
+    {
+        var key = g.Input($"past_key_values.{i}.key", ElementType.Float, "batch_size", c.NumKeyValueHeads, "past_sequence_length", c.HeadDim);
+        var value = g.Input($"past_key_values.{i}.value", ElementType.Float, "batch_size", c.NumKeyValueHeads, "past_sequence_length", c.HeadDim);
+        var conv = g.Input($"past_key_values.{i}.conv_state", ElementType.Float, "batch_size", c.ConvDim, c.MambaDConv - 1);
+        var recurrent = g.Input($"past_key_values.{i}.recurrent_state", ElementType.Float, "batch_size", c.MambaNHeads, c.MambaDState, c.MambaDHead);
+        return (new KvCache(key, value, $"present.{i}.key", $"present.{i}.value"),
+            new Mamba2State(conv, recurrent, $"present.{i}.conv_state", $"present.{i}.recurrent_state"));
+    }
+
+    /// <summary>Types and shapes of the present outputs, as model-abi.md declares them.</summary>
+    private static void AnnotatePresentOutputs(GraphBuilder g, FalconH1Config c)
+    {
+        foreach (var output in g.Outputs)
+        {
+            string name = output.Name;
+            if (name.EndsWith(".key", StringComparison.Ordinal) || name.EndsWith(".value", StringComparison.Ordinal))
+                g.Annotate(output, ElementType.Float, "batch_size", c.NumKeyValueHeads, "total_sequence_length", c.HeadDim);
+            else if (name.EndsWith(".conv_state", StringComparison.Ordinal))
+                g.Annotate(output, ElementType.Float, "batch_size", c.ConvDim, c.MambaDConv - 1);
+            else if (name.EndsWith(".recurrent_state", StringComparison.Ordinal))
+                g.Annotate(output, ElementType.Float, "batch_size", c.MambaNHeads, c.MambaDState, c.MambaDHead);
+        }
+    }
+}

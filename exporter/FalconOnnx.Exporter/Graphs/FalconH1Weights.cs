@@ -1,0 +1,139 @@
+using FalconOnnx.Checkpoints;
+using FalconOnnx.Graphs.Blocks;
+using FalconOnnx.Onnx;
+
+namespace FalconOnnx.Graphs;
+
+/// <summary>
+/// The checkpoint's tensors as graph initializers, with every μP multiplier folded into the weights where that
+/// is exact in real arithmetic (falcon-h1.md §2, §5.1). Each fold is a scale of output rows of a Linear,
+/// which equals scaling that Linear's output; a bias belongs to the Linear, so it is scaled by the
+/// multipliers that HF applies after the Linear and not by those applied to its input.
+/// </summary>
+public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint)
+{
+    private readonly FalconH1Config _c = checkpoint.Config;
+
+    private TensorEntry T(string name) => checkpoint[name];
+
+    private TensorEntry L(int layer, string suffix) => checkpoint[FalconH1Tensors.Layer(layer, suffix)];
+
+    private TensorEntry? OptionalL(int layer, string suffix) => checkpoint.Optional(FalconH1Tensors.Layer(layer, suffix));
+
+    private Value Matrix(string name, params RowSource[] sources) => g.Initializer(name, new FoldedTensor(sources, transpose: true));
+
+    private Value Vector(string name, params RowSource[] sources) => g.Initializer(name, new FoldedTensor(sources, transpose: false, [sources.Sum(s => s.Rows)]));
+
+    private static Func<int, double> Constant(double scale) => _ => scale;
+
+    /// <summary>embedding_multiplier folded into the table: Gather then scale = scale then Gather.</summary>
+    public Value Embedding() => g.Initializer("model.embed_tokens.weight",
+        new FoldedTensor([new RowSource(T(FalconH1Tensors.Embedding), Constant(_c.EmbeddingMultiplier))], transpose: false));
+
+    /// <summary>lm_head_multiplier folded into the output matrix (the embedding table when tied).</summary>
+    public Value LmHead()
+    {
+        var source = _c.TieWordEmbeddings ? T(FalconH1Tensors.Embedding) : T(FalconH1Tensors.LmHead);
+        return Matrix("lm_head.weight", new RowSource(source, Constant(_c.LmHeadMultiplier)));
+    }
+
+    public Value FinalNorm() => Vector("model.final_layernorm.weight", new RowSource(T(FalconH1Tensors.FinalNorm)));
+
+    public Value InputNorm(int i) => Vector($"model.layers.{i}.input_layernorm.weight", new RowSource(L(i, "input_layernorm.weight")));
+
+    public Value PreFeedForwardNorm(int i) => Vector($"model.layers.{i}.pre_ff_layernorm.weight", new RowSource(L(i, "pre_ff_layernorm.weight")));
+
+    /// <summary>
+    /// q|k|v fused. attention_in_multiplier scales the input of all three (weights only, not biases);
+    /// key_multiplier scales k's output (weight and bias); hd^-0.5, the score scale, scales q's output
+    /// (RoPE is linear, so scaling q before the rotation is the same). attention_out_multiplier scales o.
+    /// </summary>
+    public AttentionWeights Attention(int i)
+    {
+        double input = _c.AttentionInMultiplier, key = _c.KeyMultiplier, scale = 1.0 / Math.Sqrt(_c.HeadDim);
+        var qkv = Matrix($"model.layers.{i}.self_attn.qkv_proj.weight",
+            new RowSource(L(i, "self_attn.q_proj.weight"), Constant(input * scale)),
+            new RowSource(L(i, "self_attn.k_proj.weight"), Constant(input * key)),
+            new RowSource(L(i, "self_attn.v_proj.weight"), Constant(input)));
+        var output = Matrix($"model.layers.{i}.self_attn.o_proj.weight", new RowSource(L(i, "self_attn.o_proj.weight"), Constant(_c.AttentionOutMultiplier)));
+        Value? qkvBias = null, outputBias = null;
+        if (_c.AttentionBias)
+        {
+            qkvBias = Vector($"model.layers.{i}.self_attn.qkv_proj.bias",
+                new RowSource(L(i, "self_attn.q_proj.bias"), Constant(scale)),
+                new RowSource(L(i, "self_attn.k_proj.bias"), Constant(key)),
+                new RowSource(L(i, "self_attn.v_proj.bias")));
+            outputBias = Vector($"model.layers.{i}.self_attn.o_proj.bias", new RowSource(L(i, "self_attn.o_proj.bias"), Constant(_c.AttentionOutMultiplier)));
+        }
+        return new AttentionWeights(qkv, qkvBias, output, outputBias);
+    }
+
+    /// <summary>
+    /// in_proj rows z | x | B | C | dt scaled by ssm_multipliers (the μP vector, applied to the output, so the
+    /// bias too) and the weight also by ssm_in_multiplier (applied to the input). out_proj (weight and bias)
+    /// by ssm_out_multiplier. A = −exp(A_log) in float32 as HF; D repeated over each head's channels.
+    /// </summary>
+    public Mamba2Weights Mamba(int i)
+    {
+        var mup = MupVector();
+        double ssmIn = _c.SsmInMultiplier, ssmOut = _c.SsmOutMultiplier;
+        string prefix = $"model.layers.{i}.mamba.";
+        var inProj = Matrix(prefix + "in_proj.weight", new RowSource(L(i, "mamba.in_proj.weight"), row => ssmIn * mup(row)));
+        Value? inBias = OptionalL(i, "mamba.in_proj.bias") is { } ib ? Vector(prefix + "in_proj.bias", new RowSource(ib, mup)) : null;
+        var convEntry = L(i, "mamba.conv1d.weight");
+        var conv = g.Initializer(prefix + "conv1d.weight", new FoldedTensor([new RowSource(convEntry)], transpose: false, convEntry.Shape));
+        Value? convBias = OptionalL(i, "mamba.conv1d.bias") is { } cb ? Vector(prefix + "conv1d.bias", new RowSource(cb)) : null;
+        var dtBias = Vector(prefix + "dt_bias", new RowSource(L(i, "mamba.dt_bias")));
+        var aLog = L(i, "mamba.A_log");
+        var a = g.Initializer(prefix + "A", new ComputedVector([_c.MambaNHeads], () => Read(aLog, v => -MathF.Exp(v))));
+        var dEntry = L(i, "mamba.D");
+        var d = g.Initializer(prefix + "D", new ComputedVector([_c.MambaDSsm], () => RepeatPerHead(Read(dEntry, v => v), _c.MambaDHead)));
+        Value? norm = OptionalL(i, "mamba.norm.weight") is { } nw ? Vector(prefix + "norm.weight", new RowSource(nw)) : null;
+        var outProj = Matrix(prefix + "out_proj.weight", new RowSource(L(i, "mamba.out_proj.weight"), Constant(ssmOut)));
+        Value? outBias = OptionalL(i, "mamba.out_proj.bias") is { } ob ? Vector(prefix + "out_proj.bias", new RowSource(ob, Constant(ssmOut))) : null;
+        return new Mamba2Weights(inProj, inBias, conv, convBias, dtBias, a, d, norm, outProj, outBias);
+    }
+
+    /// <summary>gate|up fused: mlp_multipliers[0] scales the gate's output (inside the SiLU), [1] the down projection's.</summary>
+    public SwiGluWeights FeedForward(int i)
+    {
+        double gate = _c.MlpMultipliers[0], down = _c.MlpMultipliers[1];
+        string prefix = $"model.layers.{i}.feed_forward.";
+        var gateUp = Matrix(prefix + "gate_up_proj.weight",
+            new RowSource(L(i, "feed_forward.gate_proj.weight"), Constant(gate)),
+            new RowSource(L(i, "feed_forward.up_proj.weight")));
+        var downProj = Matrix(prefix + "down_proj.weight", new RowSource(L(i, "feed_forward.down_proj.weight"), Constant(down)));
+        Value? gateUpBias = null, downBias = null;
+        if (_c.MlpBias)
+        {
+            gateUpBias = Vector(prefix + "gate_up_proj.bias",
+                new RowSource(L(i, "feed_forward.gate_proj.bias"), Constant(gate)),
+                new RowSource(L(i, "feed_forward.up_proj.bias")));
+            downBias = Vector(prefix + "down_proj.bias", new RowSource(L(i, "feed_forward.down_proj.bias"), Constant(down)));
+        }
+        return new SwiGluWeights(gateUp, gateUpBias, downProj, downBias);
+    }
+
+    /// <summary>The μP vector over the in_proj rows z | x | B | C | dt (falcon-h1.md §2.5 step 4).</summary>
+    private Func<int, double> MupVector()
+    {
+        int ds = _c.MambaDSsm, gn = _c.MambaNGroups * _c.MambaDState;
+        var m = _c.SsmMultipliers;
+        return row => row < ds ? m[0] : row < 2 * ds ? m[1] : row < 2 * ds + gn ? m[2] : row < 2 * ds + 2 * gn ? m[3] : m[4];
+    }
+
+    private static float[] Read(TensorEntry entry, Func<float, float> map)
+    {
+        var values = new float[entry.ElementCount];
+        entry.ReadFloats(0, values);
+        for (int i = 0; i < values.Length; i++) values[i] = map(values[i]);
+        return values;
+    }
+
+    private static float[] RepeatPerHead(float[] perHead, int headDim)
+    {
+        var result = new float[perHead.Length * headDim];
+        for (int h = 0; h < perHead.Length; h++) result.AsSpan(h * headDim, headDim).Fill(perHead[h]);
+        return result;
+    }
+}
