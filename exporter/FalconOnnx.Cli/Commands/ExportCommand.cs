@@ -34,7 +34,7 @@ public static class ExportCommand
                     weights.Value = weights.MaxValue;
                 });
             var table = new Table().AddColumns("file", "size");
-            foreach (var (name, bytes) in result.Files) table.AddRow(name, CommandRunner.Size(bytes));
+            foreach (var (name, bytes) in result.Files) InspectCommand.AddRow(table, name, CommandRunner.Size(bytes));
             console.Write(table);
             console.MarkupLineInterpolated($"exported [bold]{result.Folder}[/]: {result.Files.Count} files, {CommandRunner.Size(result.TotalBytes)} in {result.Elapsed.TotalSeconds:0.0} s");
             return ExitCodes.Success;

@@ -24,25 +24,25 @@ public static class InspectCommand
 
             var d = manifest.Dimensions;
             var summary = new Table().AddColumns("manifest", "value").HideHeaders();
-            summary.AddRow("abi version", manifest.AbiVersion.ToString());
-            summary.AddRow("model", $"{manifest.ModelType}: {d.NumLayers} layers, hidden {d.HiddenSize}, vocab {d.VocabSize}, context {d.ContextLength}");
-            summary.AddRow("attention", $"{d.NumAttentionHeads} heads / {d.NumKeyValueHeads} KV heads x {d.HeadDim}");
-            summary.AddRow("mamba-2", $"{d.MambaHeads} heads x {d.MambaHeadDim}, state {d.MambaStateSize}, conv {d.ConvDim} x {d.ConvKernel}");
-            summary.AddRow("export", $"precision {manifest.Options.Precision}, ssm {manifest.Options.Ssm}, target {manifest.Options.TargetEp}, quantization {manifest.Options.Quantization ?? "none"}");
-            summary.AddRow("graph", $"{manifest.Graph.File} (ir {model.IrVersion}; {string.Join(", ", model.OpsetImport.Select(o => $"{(o.Domain == "" ? "ai.onnx" : o.Domain)} {o.Version}"))}), logits {manifest.Graph.Logits}, KV share buffer {manifest.Graph.PastPresentShareBuffer}");
-            summary.AddRow("custom ops", manifest.CustomOpsLibrary ?? "none");
-            summary.AddRow("source", string.Join(", ", manifest.Source.Files.Select(f => $"{f.Name} ({CommandRunner.Size(f.Bytes)}, sha256 {f.Sha256[..12]}…)")));
+            AddRow(summary, "abi version", manifest.AbiVersion.ToString());
+            AddRow(summary, "model", $"{manifest.ModelType}: {d.NumLayers} layers, hidden {d.HiddenSize}, vocab {d.VocabSize}, context {d.ContextLength}");
+            AddRow(summary, "attention", $"{d.NumAttentionHeads} heads / {d.NumKeyValueHeads} KV heads x {d.HeadDim}");
+            AddRow(summary, "mamba-2", $"{d.MambaHeads} heads x {d.MambaHeadDim}, state {d.MambaStateSize}, conv {d.ConvDim} x {d.ConvKernel}");
+            AddRow(summary, "export", $"precision {manifest.Options.Precision}, ssm {manifest.Options.Ssm}, target {manifest.Options.TargetEp}, quantization {manifest.Options.Quantization ?? "none"}");
+            AddRow(summary, "graph", $"{manifest.Graph.File} (ir {model.IrVersion}; {string.Join(", ", model.OpsetImport.Select(o => $"{(o.Domain == "" ? "ai.onnx" : o.Domain)} {o.Version}"))}), logits {manifest.Graph.Logits}, KV share buffer {manifest.Graph.PastPresentShareBuffer}");
+            AddRow(summary, "custom ops", manifest.CustomOpsLibrary ?? "none");
+            AddRow(summary, "source", string.Join(", ", manifest.Source.Files.Select(f => $"{f.Name} ({CommandRunner.Size(f.Bytes)}, sha256 {f.Sha256[..12]}…)")));
             console.Write(summary);
 
             var io = new Table().AddColumns("", "name", "type", "shape");
-            foreach (var input in model.Graph.Input) io.AddRow("in", input.Name, TypeName(input), Shape(input));
-            foreach (var output in model.Graph.Output) io.AddRow("out", output.Name, TypeName(output), Shape(output));
+            foreach (var input in model.Graph.Input) AddRow(io, "in", input.Name, TypeName(input), Shape(input));
+            foreach (var output in model.Graph.Output) AddRow(io, "out", output.Name, TypeName(output), Shape(output));
             console.Write(io);
 
             var counts = new Dictionary<string, int>();
             Count(model.Graph, counts);
             var ops = new Table().AddColumns("operator", "count");
-            foreach (var (op, count) in counts.OrderByDescending(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal)) ops.AddRow(op, count.ToString());
+            foreach (var (op, count) in counts.OrderByDescending(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal)) AddRow(ops, op, count.ToString());
             console.Write(ops);
             long weights = model.Graph.Initializer.Sum(t => t.Dims.Aggregate(1L, (a, b) => a * b));
             console.MarkupLineInterpolated($"{model.Graph.Node.Count} nodes, {model.Graph.Initializer.Count} initializers, {weights:N0} parameters stored");
@@ -50,6 +50,9 @@ public static class InspectCommand
         }));
         return command;
     }
+
+    /// <summary>Adds plain-text cells (tensor shapes contain '[' which Spectre would read as markup).</summary>
+    internal static void AddRow(Table table, params string[] cells) => table.AddRow(cells.Select(c => new Text(c)).ToArray());
 
     private static void Count(GraphProto graph, Dictionary<string, int> counts)
     {

@@ -45,7 +45,7 @@ public static class FalconH1Graph
             h = g.Add(h, SwiGlu.Build(g, w.FeedForward(i), RmsNorm.Build(g, h, w.PreFeedForwardNorm(i), c.RmsNormEps), c.IntermediateSize));
         }
         var logits = Linear.Build(g, RmsNorm.Build(g, h, w.FinalNorm(), c.RmsNormEps), w.LmHead(), null);
-        g.Output(logits, "logits", ElementType.Float, "batch_size", "sequence_length", c.VocabSize);
+        g.ListOutputFirst(g.Output(logits, "logits", ElementType.Float, "batch_size", "sequence_length", c.VocabSize));
         AnnotatePresentOutputs(g, c);
         return g;
     }

@@ -129,6 +129,12 @@ public sealed partial class GraphBuilder
         return value;
     }
 
+    /// <summary>Lists <paramref name="output"/> first among the graph outputs (order is cosmetic in ONNX).</summary>
+    public void ListOutputFirst(Value output)
+    {
+        if (_outputs.Remove(output)) _outputs.Insert(0, output);
+    }
+
     private bool OwnsNodeOutput(Value value) => _nodes.Any(n => n.Outputs.Contains(value));
 
     /// <summary>A named weight, written to the external-data file when the model is saved.</summary>
