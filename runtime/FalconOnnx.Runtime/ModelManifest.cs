@@ -71,6 +71,8 @@ public sealed record ManifestGraph
     public required string Logits { get; init; }
     public required string KvDtype { get; init; }
     public required string StateDtype { get; init; }
+    /// <summary>"gqa" (com.microsoft.GroupQueryAttention) or "concat" (standard operators).</summary>
+    public required string Attention { get; init; }
     /// <summary>True when present KV outputs are written into the max-length past buffers.</summary>
     public required bool PastPresentShareBuffer { get; init; }
 }

@@ -12,11 +12,18 @@ public static class ExportCommand
         var output = new Option<string>("--output", "-o") { Description = "Folder to create", Required = true };
         var ssm = new Option<string>("--ssm") { Description = "Mamba-2 lowering: ort (ONNX Runtime contrib ops) or onnx (standard operators only)", DefaultValueFactory = _ => "ort" };
         ssm.AcceptOnlyFromAmong("ort", "onnx");
+        var attention = new Option<string?>("--attention") { Description = "Attention: gqa (GroupQueryAttention, one shared KV buffer; default with --ssm ort) or concat (standard operators; default with --ssm onnx)" };
+        attention.AcceptOnlyFromAmong("gqa", "concat");
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder" };
-        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder (model-abi.md)") { input, output, ssm, force };
+        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder (model-abi.md)") { input, output, ssm, attention, force };
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, cancellation =>
         {
-            var options = new ExportOptions { Ssm = ExportOptions.ParseSsm(parse.GetValue(ssm)!), Force = parse.GetValue(force) };
+            var options = new ExportOptions
+            {
+                Ssm = ExportOptions.ParseSsm(parse.GetValue(ssm)!),
+                Attention = parse.GetValue(attention) is { } a ? ExportOptions.ParseAttention(a) : null,
+                Force = parse.GetValue(force),
+            };
             var console = Console(parse.InvocationConfiguration.Output);
             ExportResult result = null!;
             console.Progress()

@@ -11,9 +11,23 @@ public enum SsmLowering
     Onnx,
 }
 
+/// <summary>How attention and its KV cache are written into the graph.</summary>
+public enum AttentionLowering
+{
+    /// <summary>com.microsoft.GroupQueryAttention, KV in one max-length buffer shared by past and present.</summary>
+    Gqa,
+    /// <summary>Standard operators, present = Concat(past, new).</summary>
+    Concat,
+}
+
 public sealed record ExportOptions
 {
     public SsmLowering Ssm { get; init; } = SsmLowering.Ort;
+
+    /// <summary>Null: GroupQueryAttention with the ort lowering, standard operators with onnx.</summary>
+    public AttentionLowering? Attention { get; init; }
+
+    public AttentionLowering ResolvedAttention => Attention ?? (Ssm == SsmLowering.Onnx ? AttentionLowering.Concat : AttentionLowering.Gqa);
 
     /// <summary>Replace an existing output folder.</summary>
     public bool Force { get; init; }
@@ -30,6 +44,27 @@ public sealed record ExportOptions
         SsmLowering.Ort => "ort",
         SsmLowering.Onnx => "onnx",
         _ => throw new ArgumentOutOfRangeException(nameof(ssm)),
+    };
+
+    public static AttentionLowering ParseAttention(string text) => text switch
+    {
+        "gqa" => AttentionLowering.Gqa,
+        "concat" => AttentionLowering.Concat,
+        _ => throw new FalconOnnxException($"--attention: unknown attention lowering '{text}' (expected gqa or concat)"),
+    };
+
+    /// <summary>Rejects combinations that contradict each other.</summary>
+    public void Validate()
+    {
+        if (Ssm == SsmLowering.Onnx && ResolvedAttention == AttentionLowering.Gqa)
+            throw new FalconOnnxException("--ssm onnx writes standard ONNX operators only; it cannot be combined with --attention gqa (a com.microsoft operator)");
+    }
+
+    internal IAttentionCore CreateAttentionCore() => ResolvedAttention switch
+    {
+        AttentionLowering.Gqa => new GroupQueryAttentionCore(),
+        AttentionLowering.Concat => new ConcatAttentionCore(),
+        _ => throw new ArgumentOutOfRangeException(nameof(Attention)),
     };
 
     internal IMamba2Core CreateCore() => Ssm switch

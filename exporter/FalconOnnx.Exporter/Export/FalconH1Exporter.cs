@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using FalconOnnx.Checkpoints;
 using FalconOnnx.Graphs;
+using FalconOnnx.Graphs.Blocks;
 using FalconOnnx.Onnx;
 using FalconOnnx.Runtime;
 
@@ -34,13 +35,15 @@ public static class FalconH1Exporter
     public static ExportResult Export(string input, string output, ExportOptions options,
         Action<ExportProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        options.Validate();
         var clock = Stopwatch.StartNew();
         using var checkpoint = Checkpoint.Open(input);
         using var folder = OutputFolder.Create(output, options.Force, mustNotContain: input);
         var checksums = Task.Run(() => Checksums(checkpoint, cancellationToken), cancellationToken);
 
         var core = options.CreateCore();
-        var graph = FalconH1Graph.Build(checkpoint, core);
+        var attention = options.CreateAttentionCore();
+        var graph = FalconH1Graph.Build(checkpoint, core, attention);
         progress?.Invoke(new ExportProgress("weights", null, 0, graph.Initializers.Count, 0, 0));
         OnnxModelWriter.Write(graph, folder.Staging, ModelFileName, DataFileName,
             new Dictionary<string, string> { ["falcon_onnx.abi_version"] = ModelManifest.CurrentAbiVersion.ToString() },
@@ -54,7 +57,7 @@ public static class FalconH1Exporter
             if (File.Exists(source)) File.Copy(source, Path.Combine(folder.Staging, name));
         }
         bool hasData = File.Exists(Path.Combine(folder.Staging, DataFileName));
-        var manifest = Manifest(config, options, core.Name, graph, checksums.GetAwaiter().GetResult(), hasData);
+        var manifest = Manifest(config, core.Name, attention, graph, checksums.GetAwaiter().GetResult(), hasData);
         WriteText(Path.Combine(folder.Staging, ModelManifest.FileName), manifest.ToJson());
         WriteText(Path.Combine(folder.Staging, GenAiConfigFileName), GenAiConfig.Create(config, manifest).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         cancellationToken.ThrowIfCancellationRequested();
@@ -67,7 +70,7 @@ public static class FalconH1Exporter
 
     private static void WriteText(string path, string text) => File.WriteAllText(path, text + "\n");
 
-    private static ModelManifest Manifest(FalconH1Config c, ExportOptions options, string ssm, GraphBuilder graph,
+    private static ModelManifest Manifest(FalconH1Config c, string ssm, IAttentionCore attention, GraphBuilder graph,
         List<ManifestFile> sources, bool hasData) => new()
     {
         Format = "falcon-onnx",
@@ -83,7 +86,8 @@ public static class FalconH1Exporter
             Logits = "all",
             KvDtype = "float32",
             StateDtype = "float32",
-            PastPresentShareBuffer = false,
+            Attention = attention.Name,
+            PastPresentShareBuffer = attention.SharesKvBuffer,
         },
         Dimensions = new ManifestDimensions
         {

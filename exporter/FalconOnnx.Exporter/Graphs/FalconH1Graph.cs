@@ -12,7 +12,7 @@ public static class FalconH1Graph
 {
     public const int Opset = 21;
 
-    public static GraphBuilder Build(Checkpoint checkpoint, IMamba2Core mamba)
+    public static GraphBuilder Build(Checkpoint checkpoint, IMamba2Core mamba, IAttentionCore attentionCore)
     {
         var c = checkpoint.Config;
         var g = new GraphBuilder("main");
@@ -28,10 +28,10 @@ public static class FalconH1Graph
 
         var newTokens = g.ShapeOf(inputIds, 1);
         var totalTokens = g.ShapeOf(attentionMask, 1);
-        var attentionBias = Attention.Bias(g, attentionMask, newTokens, totalTokens);
+        var context = new AttentionContext(Rope.Build(g, positionIds, c.HeadDim, c.RopeTheta),
+            Attention.Bias(g, attentionMask, newTokens, totalTokens), newTokens, totalTokens, g.ShapeOf(inputIds, 0));
         var newTokenMask = g.Slice(attentionMask, g.Sub(totalTokens, newTokens), totalTokens, g.Constant(1L));
         var mambaMask = g.Unsqueeze(g.Cast(newTokenMask, ElementType.Float), -1);
-        var rope = Rope.Build(g, positionIds, c.HeadDim, c.RopeTheta);
 
         var h = g.Gather(w.Embedding(), inputIds);
         for (int i = 0; i < c.NumHiddenLayers; i++)
@@ -40,13 +40,13 @@ public static class FalconH1Graph
             var (kv, state) = layers[i];
             var u = RmsNorm.Build(g, h, w.InputNorm(i), c.RmsNormEps);
             var m = Mamba2.Build(g, mamba, w.Mamba(i), mixer, u, mambaMask, state, out _, out _);
-            var a = Attention.Build(g, w.Attention(i), attention, u, kv, rope, attentionBias, out _, out _);
+            var a = Attention.Build(g, attentionCore, w.Attention(i), attention, u, kv, context);
             h = g.Add(h, g.Add(m, a));
             h = g.Add(h, SwiGlu.Build(g, w.FeedForward(i), RmsNorm.Build(g, h, w.PreFeedForwardNorm(i), c.RmsNormEps), c.IntermediateSize));
         }
         var logits = Linear.Build(g, RmsNorm.Build(g, h, w.FinalNorm(), c.RmsNormEps), w.LmHead(), null);
         g.ListOutputFirst(g.Output(logits, "logits", ElementType.Float, "batch_size", "sequence_length", c.VocabSize));
-        AnnotatePresentOutputs(g, c);
+        AnnotatePresentOutputs(g, c, attentionCore.SharesKvBuffer);
         return g;
     }
 
@@ -61,13 +61,15 @@ public static class FalconH1Graph
     }
 
     /// <summary>Types and shapes of the present outputs, as model-abi.md declares them.</summary>
-    private static void AnnotatePresentOutputs(GraphBuilder g, FalconH1Config c)
+    private static void AnnotatePresentOutputs(GraphBuilder g, FalconH1Config c, bool sharedKv)
     {
+        // A shared KV buffer keeps its (maximum) length; otherwise present holds past + new tokens.
+        string kvLength = sharedKv ? "present_sequence_length" : "total_sequence_length";
         foreach (var output in g.Outputs)
         {
             string name = output.Name;
             if (name.EndsWith(".key", StringComparison.Ordinal) || name.EndsWith(".value", StringComparison.Ordinal))
-                g.Annotate(output, ElementType.Float, "batch_size", c.NumKeyValueHeads, "total_sequence_length", c.HeadDim);
+                g.Annotate(output, ElementType.Float, "batch_size", c.NumKeyValueHeads, kvLength, c.HeadDim);
             else if (name.EndsWith(".conv_state", StringComparison.Ordinal))
                 g.Annotate(output, ElementType.Float, "batch_size", c.ConvDim, c.MambaDConv - 1);
             else if (name.EndsWith(".recurrent_state", StringComparison.Ordinal))

@@ -12,9 +12,15 @@ public sealed class OnnxStepper : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly bool _inPlace;
+    private readonly int _maxLength;
 
-    public OnnxStepper(string folder, bool inPlaceStates = false, GraphOptimizationLevel optimization = GraphOptimizationLevel.ORT_ENABLE_ALL)
+    private bool SharedKv => _inPlace && Manifest.Graph.PastPresentShareBuffer;
+
+    /// <param name="inPlaceStates">Bind every present output to its past buffer: conv and recurrent states always,
+    /// and KV too when the export shares one max-length KV buffer (<paramref name="maxLength"/> positions).</param>
+    public OnnxStepper(string folder, bool inPlaceStates = false, int maxLength = 64, GraphOptimizationLevel optimization = GraphOptimizationLevel.ORT_ENABLE_ALL)
     {
+        _maxLength = maxLength;
         Manifest = ModelManifest.Load(folder);
         using var options = new SessionOptions { GraphOptimizationLevel = optimization, IntraOpNumThreads = 2 };
         _session = new InferenceSession(Path.Combine(folder, Manifest.Graph.File), options);
@@ -42,8 +48,8 @@ public sealed class OnnxStepper : IDisposable
         var state = new State(batch, d.NumLayers);
         for (int i = 0; i < d.NumLayers; i++)
         {
-            state.Keys[i] = [];
-            state.Values[i] = [];
+            state.Keys[i] = SharedKv ? new float[batch * d.NumKeyValueHeads * _maxLength * d.HeadDim] : [];
+            state.Values[i] = SharedKv ? new float[state.Keys[i].Length] : [];
             state.Conv[i] = new float[batch * d.ConvDim * (d.ConvKernel - 1)];
             state.Recurrent[i] = new float[batch * d.MambaHeads * d.MambaStateSize * d.MambaHeadDim];
         }
@@ -73,18 +79,30 @@ public sealed class OnnxStepper : IDisposable
         var presentValues = new float[d.NumLayers][];
         var presentConv = new float[d.NumLayers][];
         var presentRecurrent = new float[d.NumLayers][];
-        long[] kvPast = [batch, d.NumKeyValueHeads, state.PastLength, d.HeadDim];
+        long[] kvPast = [batch, d.NumKeyValueHeads, SharedKv ? _maxLength : state.PastLength, d.HeadDim];
         long[] kvPresent = [batch, d.NumKeyValueHeads, total, d.HeadDim];
         long[] convShape = [batch, d.ConvDim, d.ConvKernel - 1];
         long[] recurrentShape = [batch, d.MambaHeads, d.MambaStateSize, d.MambaHeadDim];
         for (int i = 0; i < d.NumLayers; i++)
         {
-            binding.BindInput($"past_key_values.{i}.key", Tensor(state.Keys[i], kvPast));
-            binding.BindInput($"past_key_values.{i}.value", Tensor(state.Values[i], kvPast));
-            presentKeys[i] = new float[kvPresent.Aggregate(1L, (a, b) => a * b)];
-            presentValues[i] = new float[presentKeys[i].Length];
-            binding.BindOutput($"present.{i}.key", Tensor(presentKeys[i], kvPresent));
-            binding.BindOutput($"present.{i}.value", Tensor(presentValues[i], kvPresent));
+            var pastKey = Tensor(state.Keys[i], kvPast);
+            var pastValue = Tensor(state.Values[i], kvPast);
+            binding.BindInput($"past_key_values.{i}.key", pastKey);
+            binding.BindInput($"past_key_values.{i}.value", pastValue);
+            if (SharedKv)
+            {
+                presentKeys[i] = state.Keys[i];
+                presentValues[i] = state.Values[i];
+                binding.BindOutput($"present.{i}.key", pastKey);
+                binding.BindOutput($"present.{i}.value", pastValue);
+            }
+            else
+            {
+                presentKeys[i] = new float[kvPresent.Aggregate(1L, (a, b) => a * b)];
+                presentValues[i] = new float[presentKeys[i].Length];
+                binding.BindOutput($"present.{i}.key", Tensor(presentKeys[i], kvPresent));
+                binding.BindOutput($"present.{i}.value", Tensor(presentValues[i], kvPresent));
+            }
             var conv = Tensor(state.Conv[i], convShape);
             var recurrent = Tensor(state.Recurrent[i], recurrentShape);
             binding.BindInput($"past_key_values.{i}.conv_state", conv);

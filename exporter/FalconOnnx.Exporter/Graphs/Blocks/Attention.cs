@@ -9,39 +9,43 @@ public sealed record AttentionWeights(Value Qkv, Value? QkvBias, Value Output, V
 public sealed record KvCache(Value PastKey, Value PastValue, string PresentKeyName, string PresentValueName);
 
 /// <summary>Geometry of grouped-query attention.</summary>
-public sealed record AttentionShape(int Heads, int KeyValueHeads, int HeadDim);
+public sealed record AttentionShape(int Heads, int KeyValueHeads, int HeadDim)
+{
+    public int QueryWidth => Heads * HeadDim;
+    public int KeyValueWidth => KeyValueHeads * HeadDim;
+}
+
+/// <summary>What the whole graph shares for attention: RoPE tables, the additive mask, the lengths.</summary>
+public sealed record AttentionContext(Rope Rope, Value Bias, Value NewTokens, Value TotalTokens, Value BatchSize);
 
 /// <summary>
-/// Causal grouped-query attention with a concatenated KV cache, in standard operators. Query heads of one
-/// KV head are contiguous, so the queries are viewed as [batch, kv_heads, group·seq, head_dim] and
-/// multiplied with the unexpanded keys: no copy of K or V per query head.
+/// How the scores, softmax and KV cache are written; the projections and RoPE around them are shared
+/// (<see cref="Attention"/>). Queries arrive as [batch, seq, heads·hd], keys and values as [batch, seq, kv·hd].
 /// </summary>
+public interface IAttentionCore
+{
+    string Name { get; }
+
+    /// <summary>True when present KV is written into the past buffer (allocated once at the maximum length).</summary>
+    bool SharesKvBuffer { get; }
+
+    Value Build(GraphBuilder g, AttentionShape s, Value query, Value key, Value value, KvCache cache, AttentionContext context);
+}
+
+/// <summary>Causal grouped-query attention with RoPE (falcon-h1.md §2.4).</summary>
 public static class Attention
 {
-    public static Value Build(GraphBuilder g, AttentionWeights w, AttentionShape s, Value x, KvCache cache,
-        Rope rope, Value attentionBias, out Value presentKey, out Value presentValue)
+    public static Value Build(GraphBuilder g, IAttentionCore core, AttentionWeights w, AttentionShape s, Value x, KvCache cache, AttentionContext context)
     {
-        int q = s.Heads * s.HeadDim, kv = s.KeyValueHeads * s.HeadDim;
-        var qkv = g.Split(Linear.Build(g, x, w.Qkv, w.QkvBias), -1, q, kv, kv);
-        var query = rope.Apply(g, Heads(g, qkv[0], s.Heads, s.HeadDim), s.HeadDim);
-        var key = rope.Apply(g, Heads(g, qkv[1], s.KeyValueHeads, s.HeadDim), s.HeadDim);
-        var value = Heads(g, qkv[2], s.KeyValueHeads, s.HeadDim);
-
-        presentKey = g.Output(g.Concat(2, cache.PastKey, key), cache.PresentKeyName);
-        presentValue = g.Output(g.Concat(2, cache.PastValue, value), cache.PresentValueName);
-
-        // hd^-0.5 is folded into the query weights, so scores need no scaling here.
-        var groupedQuery = g.Reshape(query, 0, s.KeyValueHeads, -1, s.HeadDim);
-        var scores = g.Reshape(g.MatMul(groupedQuery, g.Transpose(presentKey, 0, 1, 3, 2)), 0, s.Heads, -1, 0);
-        var probabilities = g.Softmax(g.Add(scores, attentionBias));
-        var context = g.MatMul(g.Reshape(probabilities, 0, s.KeyValueHeads, -1, 0), presentValue);
-        context = g.Transpose(g.Reshape(context, 0, s.Heads, -1, s.HeadDim), 0, 2, 1, 3);
-        return Linear.Build(g, g.Reshape(context, 0, 0, q), w.Output, w.OutputBias);
+        var qkv = g.Split(Linear.Build(g, x, w.Qkv, w.QkvBias), -1, s.QueryWidth, s.KeyValueWidth, s.KeyValueWidth);
+        var query = Rotate(g, context.Rope, qkv[0], s.Heads, s.HeadDim);
+        var key = Rotate(g, context.Rope, qkv[1], s.KeyValueHeads, s.HeadDim);
+        var output = core.Build(g, s, query, key, qkv[2], cache, context);
+        return Linear.Build(g, output, w.Output, w.OutputBias);
     }
 
-    /// <summary>[batch, seq, heads·hd] → [batch, heads, seq, hd].</summary>
-    private static Value Heads(GraphBuilder g, Value x, int heads, int headDim)
-        => g.Transpose(g.Reshape(x, 0, 0, heads, headDim), 0, 2, 1, 3);
+    private static Value Rotate(GraphBuilder g, Rope rope, Value x, int heads, int headDim)
+        => g.Reshape(rope.Apply(g, g.Reshape(x, 0, 0, heads, headDim), headDim), 0, 0, heads * headDim);
 
     /// <summary>
     /// The additive mask [batch, 1, seq, total]: 0 where a query may see a key (key position ≤ query position
@@ -57,5 +61,66 @@ public static class Attention
         var causal = g.LessOrEqual(g.Unsqueeze(keyPositions, 0), g.Unsqueeze(queryPositions, 1));
         var notPadding = g.Unsqueeze(g.Cast(attentionMask, ElementType.Bool), 1, 2);
         return g.Where(g.And(causal, notPadding), g.Scalar(0f), g.Scalar(float.MinValue));
+    }
+}
+
+/// <summary>
+/// Standard operators: present = Concat(past, new) (grows by the new tokens each call), scores by MatMul.
+/// Query heads of one KV head are contiguous, so queries are viewed as [batch, kv_heads, group·seq, hd] and
+/// multiplied with the unexpanded keys: no copy of K or V per query head.
+/// </summary>
+public sealed class ConcatAttentionCore : IAttentionCore
+{
+    public string Name => "concat";
+
+    public bool SharesKvBuffer => false;
+
+    public Value Build(GraphBuilder g, AttentionShape s, Value query, Value key, Value value, KvCache cache, AttentionContext context)
+    {
+        var presentKey = g.Output(g.Concat(2, cache.PastKey, Heads(g, key, s.KeyValueHeads, s.HeadDim)), cache.PresentKeyName);
+        var presentValue = g.Output(g.Concat(2, cache.PastValue, Heads(g, value, s.KeyValueHeads, s.HeadDim)), cache.PresentValueName);
+
+        // hd^-0.5 is folded into the query weights, so scores need no scaling here.
+        var groupedQuery = g.Reshape(Heads(g, query, s.Heads, s.HeadDim), 0, s.KeyValueHeads, -1, s.HeadDim);
+        var scores = g.Reshape(g.MatMul(groupedQuery, g.Transpose(presentKey, 0, 1, 3, 2)), 0, s.Heads, -1, 0);
+        var probabilities = g.Softmax(g.Add(scores, context.Bias));
+        var attended = g.MatMul(g.Reshape(probabilities, 0, s.KeyValueHeads, -1, 0), presentValue);
+        attended = g.Transpose(g.Reshape(attended, 0, s.Heads, -1, s.HeadDim), 0, 2, 1, 3);
+        return g.Reshape(attended, 0, 0, s.QueryWidth);
+    }
+
+    /// <summary>[batch, seq, heads·hd] → [batch, heads, seq, hd].</summary>
+    private static Value Heads(GraphBuilder g, Value x, int heads, int headDim)
+        => g.Transpose(g.Reshape(x, 0, 0, heads, headDim), 0, 2, 1, 3);
+}
+
+/// <summary>
+/// com.microsoft.GroupQueryAttention: the KV cache may be one max-length buffer bound as both past and present
+/// (written in place at the current length), and only the valid keys are read. Every row uses the batch's
+/// total length (seqlens_k = total − 1); left padding is masked by the attention bias instead.
+/// </summary>
+public sealed class GroupQueryAttentionCore : IAttentionCore
+{
+    public string Name => "gqa";
+
+    public bool SharesKvBuffer => true;
+
+    public Value Build(GraphBuilder g, AttentionShape s, Value query, Value key, Value value, KvCache cache, AttentionContext context)
+    {
+        g.Import("com.microsoft", 1);
+        var seqlens = g.Cast(g.Expand(g.Sub(context.TotalTokens, g.Constant(1L)), context.BatchSize), ElementType.Int32);
+        var total = g.Cast(g.Squeeze(context.TotalTokens, 0), ElementType.Int32);
+        var outputs = g.Node("GroupQueryAttention",
+            [query, key, value, cache.PastKey, cache.PastValue, seqlens, total, null, null, null, context.Bias], 3,
+            new Dictionary<string, object>
+            {
+                ["num_heads"] = (long)s.Heads,
+                ["kv_num_heads"] = (long)s.KeyValueHeads,
+                // hd^-0.5 is folded into the query weights.
+                ["scale"] = 1.0f,
+            }, "com.microsoft");
+        g.Output(outputs[1], cache.PresentKeyName);
+        g.Output(outputs[2], cache.PresentValueName);
+        return outputs[0];
     }
 }

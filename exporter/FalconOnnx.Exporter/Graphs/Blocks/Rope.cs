@@ -11,7 +11,7 @@ public sealed class Rope
         Sin = sin;
     }
 
-    /// <summary>cos(position · inv_freq) as [batch, 1, seq, head_dim], shared by every layer.</summary>
+    /// <summary>cos(position · inv_freq) as [batch, seq, 1, head_dim], shared by every layer and head.</summary>
     public Value Cos { get; }
 
     public Value Sin { get; }
@@ -28,11 +28,11 @@ public sealed class Rope
         for (int i = 0; i < half; i++) inverseFrequencies[i] = 1f / MathF.Pow(thetaF, (float)(2 * i) / headDim);
         var positions = g.Unsqueeze(g.Cast(positionIds, ElementType.Float), -1);
         var angles = g.Mul(positions, g.Constant(inverseFrequencies, [half]));
-        var full = g.Unsqueeze(g.Concat(-1, angles, angles), 1);
+        var full = g.Unsqueeze(g.Concat(-1, angles, angles), 2);
         return new Rope(g.Cos(full), g.Sin(full));
     }
 
-    /// <summary>x' = x·cos + rotate_half(x)·sin for x as [batch, heads, seq, head_dim].</summary>
+    /// <summary>x' = x·cos + rotate_half(x)·sin for x as [batch, seq, heads, head_dim].</summary>
     public Value Apply(GraphBuilder g, Value x, int headDim)
     {
         var halves = g.Split(x, -1, headDim / 2, headDim / 2);
