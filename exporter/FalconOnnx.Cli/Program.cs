@@ -15,7 +15,7 @@ public static class Program
             ExportCommand.Create(),
             InspectCommand.Create(),
             //SynthCommand.Create(),
-            //GenerateCommand.Create(),
+            GenerateCommand.Create(),
         };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

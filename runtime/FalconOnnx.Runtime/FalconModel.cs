@@ -1,0 +1,92 @@
+using Microsoft.ML.OnnxRuntime;
+using FalconOnnx.Runtime.Inference;
+
+namespace FalconOnnx.Runtime;
+
+/// <summary>
+/// An exported Falcon-H1 folder loaded into an ONNX Runtime session. Thread-safe to share; each
+/// <see cref="InferenceState"/> (one batch of sequences with its caches) is used by one caller at a time.
+/// </summary>
+public sealed class FalconModel : IDisposable
+{
+    private FalconModel(string folder, ModelManifest manifest, InferenceSession session, FalconModelOptions options)
+    {
+        Folder = folder;
+        Manifest = manifest;
+        Session = session;
+        Options = options;
+    }
+
+    public string Folder { get; }
+
+    public ModelManifest Manifest { get; }
+
+    public FalconModelOptions Options { get; }
+
+    internal InferenceSession Session { get; }
+
+    public ManifestDimensions Dimensions => Manifest.Dimensions;
+
+    public static FalconModel Load(string folder, FalconModelOptions? options = null)
+    {
+        options ??= new FalconModelOptions();
+        var manifest = ModelManifest.Load(folder);
+        string graph = Path.Combine(folder, manifest.Graph.File);
+        if (!File.Exists(graph)) throw new FalconModelException($"{graph}: graph file named by {ModelManifest.FileName} is missing");
+        if (manifest.Graph.DataFile is { } data && !File.Exists(Path.Combine(folder, data)))
+            throw new FalconModelException($"{Path.Combine(folder, data)}: external data named by {ModelManifest.FileName} is missing");
+
+        using var sessionOptions = new SessionOptions
+        {
+            GraphOptimizationLevel = options.GraphOptimization,
+            IntraOpNumThreads = options.IntraOpThreads,
+            LogId = "falcon-onnx",
+        };
+        if (CustomOpsLibrary(folder, manifest, options) is { } library) sessionOptions.RegisterCustomOpLibrary(library);
+        if (options.ExecutionProvider == ExecutionProvider.Cuda) AppendCuda(sessionOptions, options.DeviceId);
+        try
+        {
+            return new FalconModel(folder, manifest, new InferenceSession(graph, sessionOptions), options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new FalconModelException($"{graph}: ONNX Runtime could not load the model: {e.Message.Split('\n')[0]}", e);
+        }
+    }
+
+    private static string? CustomOpsLibrary(string folder, ModelManifest manifest, FalconModelOptions options)
+    {
+        if (manifest.CustomOpsLibrary is null) return null;
+        string path = options.CustomOpsLibrary ?? Path.Combine(folder, manifest.CustomOpsLibrary);
+        if (!File.Exists(path))
+            throw new FalconModelException($"{path}: the custom-operator library this export needs ({manifest.CustomOpsLibrary}, named in {ModelManifest.FileName}) is missing; copy it into the folder or pass its path");
+        return Path.GetFullPath(path);
+    }
+
+    private static void AppendCuda(SessionOptions options, int deviceId)
+    {
+        try
+        {
+            options.AppendExecutionProvider_CUDA(deviceId);
+        }
+        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
+        {
+            throw new FalconModelException(
+                $"CUDA execution provider (device {deviceId}) is not available: {e.Message.Split('\n')[0]}. It needs the GPU build " +
+                "(dotnet build -p:UseGpu=true, package Microsoft.ML.OnnxRuntime.Gpu.Linux), an NVIDIA driver with CUDA 13 and the CUDA 13 " +
+                "runtime libraries (cudart, cuBLAS) plus cuDNN 9 on the library path; run on the CPU instead with ExecutionProvider.Cpu (--ep cpu)", e);
+        }
+    }
+
+    /// <summary>Caches for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> tokens each.</summary>
+    public InferenceState CreateState(int batch = 1, int? capacity = null)
+    {
+        int length = capacity ?? Math.Min(Dimensions.ContextLength, 4096);
+        if (batch < 1) throw new FalconModelException($"batch size must be at least 1, got {batch}");
+        if (length < 1 || length > Dimensions.ContextLength)
+            throw new FalconModelException($"context length {length} is outside [1, {Dimensions.ContextLength}] (the model's context length)");
+        return new InferenceState(this, batch, length);
+    }
+
+    public void Dispose() => Session.Dispose();
+}

@@ -1,0 +1,26 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace FalconOnnx.Runtime;
+
+public enum ExecutionProvider
+{
+    Cpu,
+    Cuda,
+}
+
+/// <summary>How <see cref="FalconModel.Load"/> creates its ONNX Runtime session.</summary>
+public sealed record FalconModelOptions
+{
+    public ExecutionProvider ExecutionProvider { get; init; } = ExecutionProvider.Cpu;
+
+    /// <summary>CUDA device ordinal.</summary>
+    public int DeviceId { get; init; }
+
+    /// <summary>Threads of one operator; 0 lets ONNX Runtime choose (one per physical core).</summary>
+    public int IntraOpThreads { get; init; }
+
+    public GraphOptimizationLevel GraphOptimization { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
+
+    /// <summary>Path of the custom-operator library; null takes the manifest's file from the model folder.</summary>
+    public string? CustomOpsLibrary { get; init; }
+}

@@ -1,0 +1,263 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace FalconOnnx.Runtime.Inference;
+
+/// <summary>
+/// The caches of one batch of sequences and everything a forward call binds: KV cache, conv and recurrent
+/// states, input and logits buffers, all allocated once for <see cref="Capacity"/> tokens and bound to the
+/// session with an <see cref="OrtIoBinding"/>. States are updated in place (past and present are one
+/// buffer); with a GroupQueryAttention export the KV cache is too, so a decode step allocates nothing and
+/// copies nothing but the new token's logits.
+/// </summary>
+public sealed class InferenceState : IDisposable
+{
+    private readonly FalconModel _model;
+    private readonly InferenceSession _session;
+    private readonly ManifestDimensions _d;
+    private readonly OrtIoBinding _binding;
+    private readonly RunOptions _runOptions = new();
+    private readonly bool _sharedKv;
+    private readonly bool _allLogits;
+    private readonly int _maxChunk;
+
+    private readonly NativeBuffer<float>[] _keys;
+    private readonly NativeBuffer<float>[] _values;
+    // Concat exports write present KV beside the past: a second buffer per layer, swapped after each call.
+    private readonly NativeBuffer<float>[]? _presentKeys;
+    private readonly NativeBuffer<float>[]? _presentValues;
+    private readonly NativeBuffer<float>[] _conv;
+    private readonly NativeBuffer<float>[] _recurrent;
+    private readonly NativeBuffer<long> _inputIds;
+    private readonly NativeBuffer<long> _positions;
+    private readonly NativeBuffer<long> _mask;
+    private readonly NativeBuffer<float> _logits;
+    private readonly NativeBuffer<float> _lastLogits;
+    private readonly long[] _maskRows;
+    private readonly long[] _realTokens;
+    private readonly List<OrtValue> _fixedViews = [];
+    private OrtValue?[] _maskViews;
+    private readonly OrtValue _decodeIds, _decodePositions, _decodeLogits;
+    private int _boundTokens = -1;
+    private readonly string[] _pastKeyNames, _pastValueNames, _presentKeyNames, _presentValueNames;
+
+    internal InferenceState(FalconModel model, int batch, int capacity, int maxChunk = 512)
+    {
+        _model = model;
+        _session = model.Session;
+        _d = model.Dimensions;
+        Batch = batch;
+        Capacity = capacity;
+        _maxChunk = Math.Min(maxChunk, capacity);
+        _sharedKv = model.Manifest.Graph.PastPresentShareBuffer;
+        _allLogits = model.Manifest.Graph.Logits == "all";
+        _binding = _session.CreateIoBinding();
+        int layers = _d.NumLayers;
+        long kvCount = (long)batch * _d.NumKeyValueHeads * capacity * _d.HeadDim;
+        _keys = Allocate(layers, kvCount);
+        _values = Allocate(layers, kvCount);
+        if (!_sharedKv)
+        {
+            _presentKeys = Allocate(layers, kvCount);
+            _presentValues = Allocate(layers, kvCount);
+        }
+        _conv = Allocate(layers, (long)batch * _d.ConvDim * (_d.ConvKernel - 1));
+        _recurrent = Allocate(layers, (long)batch * _d.MambaHeads * _d.MambaStateSize * _d.MambaHeadDim);
+        _inputIds = new NativeBuffer<long>((long)batch * _maxChunk);
+        _positions = new NativeBuffer<long>((long)batch * _maxChunk);
+        _mask = new NativeBuffer<long>((long)batch * capacity);
+        _logits = new NativeBuffer<float>((long)batch * (_allLogits ? _maxChunk : 1) * _d.VocabSize);
+        _lastLogits = new NativeBuffer<float>((long)batch * _d.VocabSize);
+        _maskRows = batch > 1 ? new long[(long)batch * capacity] : [];
+        _realTokens = new long[batch];
+        _maskViews = new OrtValue?[capacity + 1];
+        _pastKeyNames = Names("past_key_values.{0}.key");
+        _pastValueNames = Names("past_key_values.{0}.value");
+        _presentKeyNames = Names("present.{0}.key");
+        _presentValueNames = Names("present.{0}.value");
+
+        _decodeIds = Fixed(_inputIds.View(batch, 1));
+        _decodePositions = Fixed(_positions.View(batch, 1));
+        _decodeLogits = Fixed(_logits.View(batch, 1, _d.VocabSize));
+        for (int i = 0; i < layers; i++)
+        {
+            var conv = Fixed(_conv[i].View(batch, _d.ConvDim, _d.ConvKernel - 1));
+            var recurrent = Fixed(_recurrent[i].View(batch, _d.MambaHeads, _d.MambaStateSize, _d.MambaHeadDim));
+            _binding.BindInput($"past_key_values.{i}.conv_state", conv);
+            _binding.BindOutput($"present.{i}.conv_state", conv);
+            _binding.BindInput($"past_key_values.{i}.recurrent_state", recurrent);
+            _binding.BindOutput($"present.{i}.recurrent_state", recurrent);
+            if (_sharedKv)
+            {
+                var key = Fixed(_keys[i].View(batch, _d.NumKeyValueHeads, capacity, _d.HeadDim));
+                var value = Fixed(_values[i].View(batch, _d.NumKeyValueHeads, capacity, _d.HeadDim));
+                _binding.BindInput(_pastKeyNames[i], key);
+                _binding.BindOutput(_presentKeyNames[i], key);
+                _binding.BindInput(_pastValueNames[i], value);
+                _binding.BindOutput(_presentValueNames[i], value);
+            }
+        }
+    }
+
+    private string[] Names(string format) => Enumerable.Range(0, _d.NumLayers).Select(i => string.Format(format, i)).ToArray();
+
+    private static NativeBuffer<float>[] Allocate(int layers, long count) => Enumerable.Range(0, layers).Select(_ => new NativeBuffer<float>(count)).ToArray();
+
+    private OrtValue Fixed(OrtValue value)
+    {
+        _fixedViews.Add(value);
+        return value;
+    }
+
+    public int Batch { get; }
+
+    /// <summary>Tokens each sequence can hold (prompt, padding and generated tokens).</summary>
+    public int Capacity { get; }
+
+    /// <summary>Positions filled so far (the same for every row; left padding counts).</summary>
+    public int Length { get; private set; }
+
+    /// <summary>The largest number of tokens per row one call may carry.</summary>
+    public int MaxChunk => _maxChunk;
+
+    public FalconModel Model => _model;
+
+    /// <summary>Real (non-padding) tokens of each row so far.</summary>
+    public ReadOnlySpan<long> RealTokens => _realTokens;
+
+    /// <summary>
+    /// Prepares the attention-mask views up to <paramref name="length"/> positions, so that the steps that reach
+    /// them allocate nothing. Called before a decode loop for the whole planned range.
+    /// </summary>
+    public void Reserve(int length)
+    {
+        for (int total = Length + 1; total <= Math.Min(length, Capacity); total++)
+            _maskViews[total] ??= _mask.View(Batch, total);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="tokensPerRow"/> new tokens of every row (<paramref name="ids"/> is [batch, tokens],
+    /// <paramref name="real"/> 1 for a token and 0 for left padding) and returns each row's logits at its last
+    /// position, [batch, vocab]. The span is valid until the next call.
+    /// </summary>
+    public ReadOnlySpan<float> Forward(ReadOnlySpan<long> ids, ReadOnlySpan<long> real, int tokensPerRow)
+    {
+        int t = tokensPerRow;
+        if (t < 1 || t > _maxChunk) throw new ArgumentOutOfRangeException(nameof(tokensPerRow), $"{t} tokens per row; one call takes 1 to {_maxChunk}");
+        if (ids.Length != Batch * t || real.Length != Batch * t) throw new ArgumentException($"expected {Batch} x {t} ids and mask values");
+        if (Length + t > Capacity)
+            throw new FalconModelException($"the sequence would hold {Length + t} tokens, beyond this state's capacity of {Capacity}");
+        if (_sharedKv && Batch > 1 && t > 1 && Length > 0)
+            throw new FalconModelException($"this export (attention {_model.Manifest.Graph.Attention}) cannot continue a batch of {Batch} sequences with {t} tokens per call; prefill a batch in one call, or export with --attention concat");
+
+        int total = Length + t;
+        ids.CopyTo(_inputIds.Span[..(Batch * t)]);
+        var positions = _positions.Span;
+        for (int b = 0; b < Batch; b++)
+            for (int i = 0; i < t; i++)
+                // Positions count real tokens (cumsum(mask) − 1); a pad's position is never used.
+                positions[b * t + i] = real[b * t + i] != 0 ? _realTokens[b]++ : 1;
+        WriteMask(real, t, total);
+
+        if (t != _boundTokens || t > 1)
+        {
+            bool decode = t == 1;
+            _binding.BindInput("input_ids", decode ? _decodeIds : Temporary(_inputIds.View(Batch, t)));
+            _binding.BindInput("position_ids", decode ? _decodePositions : Temporary(_positions.View(Batch, t)));
+            _binding.BindOutput("logits", decode || !_allLogits ? _decodeLogits : Temporary(_logits.View(Batch, t, _d.VocabSize)));
+            _boundTokens = t;
+        }
+        _binding.BindInput("attention_mask", _maskViews[total] ??= _mask.View(Batch, total));
+        if (!_sharedKv) BindConcatKv(total);
+
+        _session.RunWithBinding(_runOptions, _binding);
+        DisposeTemporaries();
+        Length = total;
+        if (!_sharedKv) SwapKv();
+
+        if (t == 1 || !_allLogits) return _logits.Slice(0, Batch * _d.VocabSize);
+        var last = _lastLogits.Span;
+        int vocab = _d.VocabSize;
+        for (int b = 0; b < Batch; b++)
+            _logits.Slice(((long)b * t + t - 1) * vocab, vocab).CopyTo(last.Slice(b * vocab, vocab));
+        return last;
+    }
+
+    /// <summary>attention_mask is [batch, total] with rows packed at the current length.</summary>
+    private void WriteMask(ReadOnlySpan<long> real, int t, int total)
+    {
+        var mask = _mask.Span;
+        if (Batch == 1)
+        {
+            real.CopyTo(mask.Slice(Length, t));
+            return;
+        }
+        for (int b = 0; b < Batch; b++)
+        {
+            real.Slice(b * t, t).CopyTo(_maskRows.AsSpan(b * Capacity + Length, t));
+            _maskRows.AsSpan(b * Capacity, total).CopyTo(mask.Slice(b * total, total));
+        }
+    }
+
+    private readonly List<OrtValue> _temporaries = [];
+
+    private OrtValue Temporary(OrtValue value)
+    {
+        _temporaries.Add(value);
+        return value;
+    }
+
+    private void DisposeTemporaries()
+    {
+        if (_temporaries.Count == 0) return;
+        // The binding holds its own reference to bound values; ours can go once the run is over.
+        foreach (var value in _temporaries) value.Dispose();
+        _temporaries.Clear();
+        _boundTokens = -1;
+    }
+
+    private void BindConcatKv(int total)
+    {
+        for (int i = 0; i < _d.NumLayers; i++)
+        {
+            _binding.BindInput(_pastKeyNames[i], Temporary(_keys[i].View(Batch, _d.NumKeyValueHeads, Length, _d.HeadDim)));
+            _binding.BindInput(_pastValueNames[i], Temporary(_values[i].View(Batch, _d.NumKeyValueHeads, Length, _d.HeadDim)));
+            _binding.BindOutput(_presentKeyNames[i], Temporary(_presentKeys![i].View(Batch, _d.NumKeyValueHeads, total, _d.HeadDim)));
+            _binding.BindOutput(_presentValueNames[i], Temporary(_presentValues![i].View(Batch, _d.NumKeyValueHeads, total, _d.HeadDim)));
+        }
+    }
+
+    private void SwapKv()
+    {
+        for (int i = 0; i < _d.NumLayers; i++)
+        {
+            (_keys[i], _presentKeys![i]) = (_presentKeys[i], _keys[i]);
+            (_values[i], _presentValues![i]) = (_presentValues[i], _values[i]);
+        }
+    }
+
+    /// <summary>Forgets every sequence: length 0, zero states. The buffers stay allocated.</summary>
+    public void Reset()
+    {
+        Length = 0;
+        Array.Clear(_realTokens);
+        foreach (var buffer in _conv) buffer.Clear();
+        foreach (var buffer in _recurrent) buffer.Clear();
+        _mask.Clear();
+        Array.Clear(_maskRows);
+    }
+
+    public void Dispose()
+    {
+        DisposeTemporaries();
+        foreach (var view in _maskViews) view?.Dispose();
+        foreach (var view in _fixedViews) view.Dispose();
+        _binding.Dispose();
+        _runOptions.Dispose();
+        foreach (var buffer in _keys.Concat(_values).Concat(_presentKeys ?? []).Concat(_presentValues ?? []).Concat(_conv).Concat(_recurrent)) buffer.Dispose();
+        _inputIds.Dispose();
+        _positions.Dispose();
+        _mask.Dispose();
+        _logits.Dispose();
+        _lastLogits.Dispose();
+    }
+}
