@@ -79,13 +79,14 @@ public sealed class FalconModel : IDisposable
     }
 
     /// <summary>Caches for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> tokens each.</summary>
-    public InferenceState CreateState(int batch = 1, int? capacity = null)
+    public InferenceState CreateState(int batch = 1, int? capacity = null, int prefillChunk = 512)
     {
+        if (prefillChunk < 1) throw new FalconModelException($"prefill chunk must be at least 1 token, got {prefillChunk}");
         int length = capacity ?? Math.Min(Dimensions.ContextLength, 4096);
         if (batch < 1) throw new FalconModelException($"batch size must be at least 1, got {batch}");
         if (length < 1 || length > Dimensions.ContextLength)
             throw new FalconModelException($"context length {length} is outside [1, {Dimensions.ContextLength}] (the model's context length)");
-        return new InferenceState(this, batch, length);
+        return new InferenceState(this, batch, length, Math.Min(prefillChunk, length));
     }
 
     public void Dispose() => Session.Dispose();

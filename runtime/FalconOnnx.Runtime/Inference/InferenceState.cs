@@ -40,7 +40,7 @@ public sealed class InferenceState : IDisposable
     private int _boundTokens = -1;
     private readonly string[] _pastKeyNames, _pastValueNames, _presentKeyNames, _presentValueNames;
 
-    internal InferenceState(FalconModel model, int batch, int capacity, int maxChunk = 512)
+    internal InferenceState(FalconModel model, int batch, int capacity, int maxChunk)
     {
         _model = model;
         _session = model.Session;
@@ -62,10 +62,10 @@ public sealed class InferenceState : IDisposable
         }
         _conv = Allocate(layers, (long)batch * _d.ConvDim * (_d.ConvKernel - 1));
         _recurrent = Allocate(layers, (long)batch * _d.MambaHeads * _d.MambaStateSize * _d.MambaHeadDim);
-        _inputIds = new NativeBuffer<long>((long)batch * _maxChunk);
-        _positions = new NativeBuffer<long>((long)batch * _maxChunk);
+        _inputIds = new NativeBuffer<long>((long)batch * capacity);
+        _positions = new NativeBuffer<long>((long)batch * capacity);
         _mask = new NativeBuffer<long>((long)batch * capacity);
-        _logits = new NativeBuffer<float>((long)batch * (_allLogits ? _maxChunk : 1) * _d.VocabSize);
+        _logits = new NativeBuffer<float>((long)batch * _d.VocabSize);
         _lastLogits = new NativeBuffer<float>((long)batch * _d.VocabSize);
         _maskRows = batch > 1 ? new long[(long)batch * capacity] : [];
         _realTokens = new long[batch];
@@ -116,8 +116,11 @@ public sealed class InferenceState : IDisposable
     /// <summary>Positions filled so far (the same for every row; left padding counts).</summary>
     public int Length { get; private set; }
 
-    /// <summary>The largest number of tokens per row one call may carry.</summary>
+    /// <summary>Tokens per row that a prefill call carries at most (longer prompts are fed in chunks).</summary>
     public int MaxChunk => _maxChunk;
+
+    /// <summary>True when the export can continue a batch of several rows with several tokens per call.</summary>
+    public bool CanContinueBatchWithChunks => !_sharedKv || Batch == 1;
 
     public FalconModel Model => _model;
 
@@ -142,7 +145,7 @@ public sealed class InferenceState : IDisposable
     public ReadOnlySpan<float> Forward(ReadOnlySpan<long> ids, ReadOnlySpan<long> real, int tokensPerRow)
     {
         int t = tokensPerRow;
-        if (t < 1 || t > _maxChunk) throw new ArgumentOutOfRangeException(nameof(tokensPerRow), $"{t} tokens per row; one call takes 1 to {_maxChunk}");
+        if (t < 1) throw new ArgumentOutOfRangeException(nameof(tokensPerRow), $"{t} tokens per row");
         if (ids.Length != Batch * t || real.Length != Batch * t) throw new ArgumentException($"expected {Batch} x {t} ids and mask values");
         if (Length + t > Capacity)
             throw new FalconModelException($"the sequence would hold {Length + t} tokens, beyond this state's capacity of {Capacity}");
@@ -163,7 +166,7 @@ public sealed class InferenceState : IDisposable
             bool decode = t == 1;
             _binding.BindInput("input_ids", decode ? _decodeIds : Temporary(_inputIds.View(Batch, t)));
             _binding.BindInput("position_ids", decode ? _decodePositions : Temporary(_positions.View(Batch, t)));
-            _binding.BindOutput("logits", decode || !_allLogits ? _decodeLogits : Temporary(_logits.View(Batch, t, _d.VocabSize)));
+            _binding.BindOutput("logits", decode || !_allLogits ? _decodeLogits : Temporary(PrefillLogits(t)));
             _boundTokens = t;
         }
         _binding.BindInput("attention_mask", _maskViews[total] ??= _mask.View(Batch, total));
@@ -178,8 +181,19 @@ public sealed class InferenceState : IDisposable
         var last = _lastLogits.Span;
         int vocab = _d.VocabSize;
         for (int b = 0; b < Batch; b++)
-            _logits.Slice(((long)b * t + t - 1) * vocab, vocab).CopyTo(last.Slice(b * vocab, vocab));
+            _prefillLogits!.Slice(((long)b * t + t - 1) * vocab, vocab).CopyTo(last.Slice(b * vocab, vocab));
+        _prefillLogits!.Dispose();
+        _prefillLogits = null;
         return last;
+    }
+
+    private NativeBuffer<float>? _prefillLogits;
+
+    /// <summary>An export with logits for every position needs [batch, t, vocab] for a prefill call, only for that call.</summary>
+    private OrtValue PrefillLogits(int t)
+    {
+        _prefillLogits = new NativeBuffer<float>((long)Batch * t * _d.VocabSize);
+        return _prefillLogits.View(Batch, t, _d.VocabSize);
     }
 
     /// <summary>attention_mask is [batch, total] with rows packed at the current length.</summary>
@@ -259,5 +273,66 @@ public sealed class InferenceState : IDisposable
         _mask.Dispose();
         _logits.Dispose();
         _lastLogits.Dispose();
+        _prefillLogits?.Dispose();
     }
+
+    /// <summary>
+    /// Copies everything that defines the sequences so far: KV up to the current length, conv and recurrent
+    /// states, masks and positions. Restoring it continues exactly from here.
+    /// </summary>
+    public StateSnapshot Capture()
+    {
+        int kvHeads = _d.NumKeyValueHeads, hd = _d.HeadDim, stride = _sharedKv ? Capacity : Length;
+        var keys = new float[_d.NumLayers][];
+        var values = new float[_d.NumLayers][];
+        for (int i = 0; i < _d.NumLayers; i++)
+        {
+            keys[i] = CopyKv(_keys[i], stride);
+            values[i] = CopyKv(_values[i], stride);
+        }
+        return new StateSnapshot(Batch, Length, keys, values,
+            _conv.Select(b => b.Span.ToArray()).ToArray(), _recurrent.Select(b => b.Span.ToArray()).ToArray(),
+            _mask.Span[..(Batch * Length)].ToArray(), _maskRows.ToArray(), _realTokens.ToArray(), Capacity);
+
+        float[] CopyKv(NativeBuffer<float> buffer, int rowStride)
+        {
+            var copy = new float[(long)Batch * kvHeads * Length * hd];
+            for (int row = 0; row < Batch * kvHeads; row++)
+                buffer.Slice((long)row * rowStride * hd, Length * hd).CopyTo(copy.AsSpan(row * Length * hd, Length * hd));
+            return copy;
+        }
+    }
+
+    /// <summary>Puts a <see cref="Capture"/>d state back (from this state or another of the same model and batch).</summary>
+    public void Restore(StateSnapshot snapshot)
+    {
+        if (snapshot.Batch != Batch) throw new FalconModelException($"the snapshot holds {snapshot.Batch} sequences, this state {Batch}");
+        if (snapshot.Length > Capacity) throw new FalconModelException($"the snapshot holds {snapshot.Length} tokens, beyond this state's capacity of {Capacity}");
+        int kvHeads = _d.NumKeyValueHeads, hd = _d.HeadDim, length = snapshot.Length, stride = _sharedKv ? Capacity : length;
+        for (int i = 0; i < _d.NumLayers; i++)
+        {
+            for (int row = 0; row < Batch * kvHeads; row++)
+            {
+                snapshot.Keys[i].AsSpan(row * length * hd, length * hd).CopyTo(_keys[i].Slice((long)row * stride * hd, length * hd));
+                snapshot.Values[i].AsSpan(row * length * hd, length * hd).CopyTo(_values[i].Slice((long)row * stride * hd, length * hd));
+            }
+            snapshot.Conv[i].CopyTo(_conv[i].Span);
+            snapshot.Recurrent[i].CopyTo(_recurrent[i].Span);
+        }
+        _mask.Clear();
+        snapshot.Mask.CopyTo(_mask.Span);
+        Array.Clear(_maskRows);
+        for (int b = 0; b < Batch && Batch > 1; b++)
+            snapshot.MaskRows.AsSpan(b * snapshot.Capacity, length).CopyTo(_maskRows.AsSpan(b * Capacity, length));
+        snapshot.RealTokens.CopyTo(_realTokens, 0);
+        Length = length;
+    }
+}
+
+/// <summary>A copy of an <see cref="InferenceState"/>'s sequences (see <see cref="InferenceState.Capture"/>).</summary>
+public sealed record StateSnapshot(int Batch, int Length, float[][] Keys, float[][] Values, float[][] Conv, float[][] Recurrent,
+    long[] Mask, long[] MaskRows, long[] RealTokens, int Capacity)
+{
+    /// <summary>Bytes held by the copy.</summary>
+    public long Bytes => (Keys.Sum(k => (long)k.Length) + Values.Sum(v => (long)v.Length) + Conv.Sum(c => (long)c.Length) + Recurrent.Sum(r => (long)r.Length)) * sizeof(float);
 }
