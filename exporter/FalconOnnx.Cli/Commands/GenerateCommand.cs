@@ -21,10 +21,10 @@ public static class GenerateCommand
             var prompt = ParseIds(parse.GetValue(promptIds)!);
             using var model = FalconModel.Load(parse.GetValue(folder)!, new FalconModelOptions { IntraOpThreads = parse.GetValue(threads) });
             int maxNew = parse.GetValue(maxNewTokens);
-            using var state = model.CreateState(1, Math.Min(model.Dimensions.ContextLength, prompt.Count + Math.Max(1, maxNew)));
-            var generator = new TokenGenerator(state);
+            using var generator = new Generator(model, new GeneratorOptions { Capacity = Math.Min(model.Dimensions.ContextLength, prompt.Count + Math.Max(1, maxNew)) });
             var output = parse.InvocationConfiguration.Output;
-            var ids = generator.Generate(prompt, new GenerationOptions { MaxNewTokens = maxNew, Temperature = parse.GetValue(temperature) }, cancellation);
+            generator.Append(prompt, cancellation);
+            var ids = generator.Generate(new GenerationOptions { MaxNewTokens = maxNew, Temperature = parse.GetValue(temperature) }, cancellation);
             output.WriteLine(string.Join(",", ids));
             return ExitCodes.Success;
         }));

@@ -24,10 +24,14 @@ public sealed record ExportOptions
 {
     public SsmLowering Ssm { get; init; } = SsmLowering.Ort;
 
-    /// <summary>Null: GroupQueryAttention with the ort lowering, standard operators with onnx.</summary>
+    /// <summary>
+    /// Null: GroupQueryAttention with the ort lowering, standard operators with onnx, and standard operators
+    /// where GroupQueryAttention cannot serve the model (its kernels need a head size that is a multiple of 8).
+    /// </summary>
     public AttentionLowering? Attention { get; init; }
 
-    public AttentionLowering ResolvedAttention => Attention ?? (Ssm == SsmLowering.Onnx ? AttentionLowering.Concat : AttentionLowering.Gqa);
+    public AttentionLowering ResolveAttention(int headDim) => Attention
+        ?? (Ssm == SsmLowering.Onnx || headDim % 8 != 0 ? AttentionLowering.Concat : AttentionLowering.Gqa);
 
     /// <summary>Replace an existing output folder.</summary>
     public bool Force { get; init; }
@@ -53,14 +57,16 @@ public sealed record ExportOptions
         _ => throw new FalconOnnxException($"--attention: unknown attention lowering '{text}' (expected gqa or concat)"),
     };
 
-    /// <summary>Rejects combinations that contradict each other.</summary>
-    public void Validate()
+    /// <summary>Rejects combinations that contradict each other or the model.</summary>
+    public void Validate(int headDim)
     {
-        if (Ssm == SsmLowering.Onnx && ResolvedAttention == AttentionLowering.Gqa)
+        if (Ssm == SsmLowering.Onnx && Attention == AttentionLowering.Gqa)
             throw new FalconOnnxException("--ssm onnx writes standard ONNX operators only; it cannot be combined with --attention gqa (a com.microsoft operator)");
+        if (Attention == AttentionLowering.Gqa && headDim % 8 != 0)
+            throw new FalconOnnxException($"--attention gqa: config.json field 'head_dim' is {headDim}; GroupQueryAttention needs a multiple of 8 (use --attention concat)");
     }
 
-    internal IAttentionCore CreateAttentionCore() => ResolvedAttention switch
+    internal IAttentionCore CreateAttentionCore(int headDim) => ResolveAttention(headDim) switch
     {
         AttentionLowering.Gqa => new GroupQueryAttentionCore(),
         AttentionLowering.Concat => new ConcatAttentionCore(),

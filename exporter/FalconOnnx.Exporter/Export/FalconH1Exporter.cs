@@ -35,14 +35,14 @@ public static class FalconH1Exporter
     public static ExportResult Export(string input, string output, ExportOptions options,
         Action<ExportProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        options.Validate();
         var clock = Stopwatch.StartNew();
         using var checkpoint = Checkpoint.Open(input);
+        options.Validate(checkpoint.Config.HeadDim);
         using var folder = OutputFolder.Create(output, options.Force, mustNotContain: input);
         var checksums = Task.Run(() => Checksums(checkpoint, cancellationToken), cancellationToken);
 
         var core = options.CreateCore();
-        var attention = options.CreateAttentionCore();
+        var attention = options.CreateAttentionCore(checkpoint.Config.HeadDim);
         var graph = FalconH1Graph.Build(checkpoint, core, attention);
         progress?.Invoke(new ExportProgress("weights", null, 0, graph.Initializers.Count, 0, 0));
         OnnxModelWriter.Write(graph, folder.Staging, ModelFileName, DataFileName,
