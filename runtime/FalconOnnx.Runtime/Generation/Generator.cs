@@ -26,7 +26,7 @@ public sealed class Generator : IDisposable
 {
     private readonly InferenceState _state;
     private readonly Sampler[] _samplers;
-    private readonly List<int> _fed = [];
+    private readonly List<int> _fed;
     private readonly List<int> _pending = [];
     private readonly float[] _logits;
     private bool _logitsValid;
@@ -38,6 +38,8 @@ public sealed class Generator : IDisposable
         options ??= new GeneratorOptions();
         Model = model;
         _state = model.CreateState(options.Batch, options.Capacity, options.PrefillChunk);
+        // Sized for the whole context, so a decode step never grows it.
+        _fed = new List<int>(_state.Capacity);
         _samplers = Enumerable.Range(0, options.Batch).Select(_ => new Sampler(model.Dimensions.VocabSize)).ToArray();
         _logits = new float[model.Dimensions.VocabSize];
     }

@@ -1,0 +1,42 @@
+using FalconOnnx.Export;
+
+namespace FalconOnnx.Tests.Support;
+
+/// <summary>tiny-a exported once per test run and lowering, shared by the runtime tests (read-only).</summary>
+public static class TinyAExports
+{
+    private static readonly Dictionary<string, string> Folders = [];
+    private static readonly Lock Gate = new();
+
+    public static string Get(SsmLowering ssm = SsmLowering.Ort, AttentionLowering? attention = null)
+    {
+        string key = ssm + "/" + attention;
+        lock (Gate)
+        {
+            if (!Folders.TryGetValue(key, out string? folder))
+            {
+                folder = Path.Combine(Path.GetTempPath(), "falcon-onnx-tests", "shared-tiny-a-" + key.Replace('/', '-') + "-" + Environment.ProcessId);
+                if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+                FalconH1Exporter.Export(TestPaths.TinyA, folder, new ExportOptions { Ssm = ssm, Attention = attention });
+                Folders[key] = folder;
+            }
+            return folder;
+        }
+    }
+
+    public static int[] PromptIds => Npy.Load<long>(TestPaths.Expected("gen_prompt_ids")).Data.Select(id => (int)id).ToArray();
+
+    public static int[] GoldenNewIds => Npy.Load<long>(TestPaths.Expected("gen_new_token_ids")).Data.Select(id => (int)id).ToArray();
+}
+
+[SetUpFixture]
+public sealed class TestRunCleanup
+{
+    [OneTimeTearDown]
+    public void RemoveSharedExports()
+    {
+        string root = Path.Combine(Path.GetTempPath(), "falcon-onnx-tests");
+        foreach (string folder in Directory.Exists(root) ? Directory.GetDirectories(root, "shared-tiny-a-*-" + Environment.ProcessId) : [])
+            Directory.Delete(folder, recursive: true);
+    }
+}
