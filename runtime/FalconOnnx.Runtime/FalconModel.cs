@@ -1,5 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 using FalconOnnx.Runtime.Inference;
+using FalconOnnx.Runtime.Text;
 
 namespace FalconOnnx.Runtime;
 
@@ -26,6 +27,21 @@ public sealed class FalconModel : IDisposable
     internal InferenceSession Session { get; }
 
     public ManifestDimensions Dimensions => Manifest.Dimensions;
+
+    private FalconTokenizer? _tokenizer;
+
+    /// <summary>The folder's tokenizer.json, loaded on first use.</summary>
+    public FalconTokenizer Tokenizer => _tokenizer ??= LoadTokenizer();
+
+    public bool HasTokenizer => File.Exists(Path.Combine(Folder, "tokenizer.json"));
+
+    private FalconTokenizer LoadTokenizer()
+    {
+        string path = Path.Combine(Folder, "tokenizer.json");
+        if (!File.Exists(path))
+            throw new FalconModelException($"{path}: this model folder has no tokenizer; drive it with token ids (--prompt-ids) or copy the checkpoint's tokenizer.json into it");
+        return FalconTokenizer.Load(path);
+    }
 
     public static FalconModel Load(string folder, FalconModelOptions? options = null)
     {
