@@ -16,6 +16,7 @@ public static class Program
             InspectCommand.Create(),
             //SynthCommand.Create(),
             GenerateCommand.Create(),
+            BenchCommand.Create(),
         };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
