@@ -14,7 +14,7 @@ public static class Program
         {
             ExportCommand.Create(),
             InspectCommand.Create(),
-            //SynthCommand.Create(),
+            SynthCommand.Create(),
             GenerateCommand.Create(),
             BenchCommand.Create(),
         };
