@@ -24,6 +24,26 @@ public static class TinyAExports
         }
     }
 
+    /// <summary>The synthesized tiny preset (with its tokenizer and chat template), exported with the default lowering.</summary>
+    public static string TinyWithTokenizer()
+    {
+        lock (Gate)
+        {
+            if (!Folders.TryGetValue("synth-tiny", out string? folder))
+            {
+                string root = Path.Combine(Path.GetTempPath(), "falcon-onnx-tests");
+                string checkpoint = Path.Combine(root, "shared-tiny-a-synth-hf-" + Environment.ProcessId);
+                folder = Path.Combine(root, "shared-tiny-a-synth-onnx-" + Environment.ProcessId);
+                foreach (string path in new[] { checkpoint, folder })
+                    if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
+                FalconOnnx.Synthesis.CheckpointSynthesizer.Synthesize(FalconOnnx.Synthesis.SynthPresets.Tiny, 1, checkpoint, FalconOnnx.Checkpoints.CheckpointDType.F32);
+                FalconH1Exporter.Export(checkpoint, folder, new ExportOptions());
+                Folders["synth-tiny"] = folder;
+            }
+            return folder;
+        }
+    }
+
     public static int[] PromptIds => Npy.Load<long>(TestPaths.Expected("gen_prompt_ids")).Data.Select(id => (int)id).ToArray();
 
     public static int[] GoldenNewIds => Npy.Load<long>(TestPaths.Expected("gen_new_token_ids")).Data.Select(id => (int)id).ToArray();
