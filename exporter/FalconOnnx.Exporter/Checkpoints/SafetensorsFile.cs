@@ -45,8 +45,31 @@ public sealed class TensorEntry
         int size = SafetensorsFile.ElementSize(DType);
         if (firstElement < 0 || firstElement + destination.Length > ElementCount)
             throw new ArgumentOutOfRangeException(nameof(firstElement), $"elements [{firstElement}, {firstElement + destination.Length}) outside tensor '{Name}' of {ElementCount}");
-        var bytes = File.Bytes(DataOffset + firstElement * size, destination.Length * size);
-        FloatConversion.ToSingle(DType, bytes, destination);
+        if (destination.IsEmpty) return;
+        using var range = File.Map(DataOffset + firstElement * size, destination.Length * size);
+        FloatConversion.ToSingle(DType, range.Bytes, destination);
+    }
+}
+
+/// <summary>A mapped range of a file, unmapped on dispose (so the pages read leave the process's resident set).</summary>
+public readonly unsafe ref struct MappedRange
+{
+    private readonly MemoryMappedViewAccessor _view;
+
+    internal MappedRange(MemoryMappedFile map, long offset, int length)
+    {
+        _view = map.CreateViewAccessor(offset, length, MemoryMappedFileAccess.Read);
+        byte* pointer = null;
+        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+        Bytes = new ReadOnlySpan<byte>(pointer + _view.PointerOffset, length);
+    }
+
+    public ReadOnlySpan<byte> Bytes { get; }
+
+    public void Dispose()
+    {
+        _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view.Dispose();
     }
 }
 
@@ -54,7 +77,8 @@ public sealed class TensorEntry
 /// A memory-mapped safetensors file (8-byte little-endian header length, JSON header, data section). Every
 /// size and offset is checked before a byte is trusted, like the reference implementation: header within
 /// the cap and the file, known dtypes, shape × dtype = byte length, offsets inside the data section,
-/// tensors neither overlapping nor leaving gaps.
+/// tensors neither overlapping nor leaving gaps. Tensor data is mapped one block at a time and unmapped after
+/// use, so reading a checkpoint far larger than memory keeps a small resident set.
 /// </summary>
 public sealed unsafe class SafetensorsFile : IDisposable
 {
@@ -62,8 +86,6 @@ public sealed unsafe class SafetensorsFile : IDisposable
     public const long MaxHeaderLength = 100_000_000;
 
     private readonly MemoryMappedFile? _map;
-    private readonly MemoryMappedViewAccessor? _view;
-    private readonly byte* _base;
     private readonly long _dataStart;
     private readonly Dictionary<string, TensorEntry> _tensors = new(StringComparer.Ordinal);
 
@@ -78,19 +100,17 @@ public sealed unsafe class SafetensorsFile : IDisposable
         _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
         try
         {
-            _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            byte* pointer = null;
-            _view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
-            _base = pointer + _view.PointerOffset;
             FileLength = length;
-
-            ulong headerLength = BitConverter.ToUInt64(new ReadOnlySpan<byte>(_base, 8));
+            ulong headerLength;
+            using (var prefix = new MappedRange(_map, 0, 8)) headerLength = BitConverter.ToUInt64(prefix.Bytes);
             if (headerLength > MaxHeaderLength)
                 throw new FalconOnnxException($"{path}: header length {headerLength} exceeds the {MaxHeaderLength}-byte limit");
             if ((long)headerLength > length - 8)
                 throw new FalconOnnxException($"{path}: header length {headerLength} runs beyond the end of the file ({length} bytes)");
             _dataStart = 8 + (long)headerLength;
-            ParseHeader(new ReadOnlySpan<byte>(_base + 8, (int)headerLength), length - _dataStart);
+            if (headerLength == 0) throw new FalconOnnxException($"{path}: header length is 0; a safetensors header is a JSON object");
+            using var header = new MappedRange(_map, 8, (int)headerLength);
+            ParseHeader(header.Bytes, length - _dataStart);
         }
         catch
         {
@@ -109,8 +129,8 @@ public sealed unsafe class SafetensorsFile : IDisposable
 
     public static int ElementSize(CheckpointDType dtype) => dtype == CheckpointDType.F32 ? 4 : 2;
 
-    /// <summary>Bytes of the data section; at most 2 GB at a time, so callers walk large tensors in blocks.</summary>
-    internal ReadOnlySpan<byte> Bytes(long dataOffset, int length) => new(_base + _dataStart + dataOffset, length);
+    /// <summary>Maps bytes of the data section; at most 2 GB at a time, so callers walk large tensors in blocks.</summary>
+    public MappedRange Map(long dataOffset, int length) => new(_map!, _dataStart + dataOffset, length);
 
     private void ParseHeader(ReadOnlySpan<byte> header, long dataLength)
     {
@@ -190,13 +210,5 @@ public sealed unsafe class SafetensorsFile : IDisposable
         return new TensorEntry(this, name, dtype, shape, begin, end - begin);
     }
 
-    public void Dispose()
-    {
-        if (_view is not null)
-        {
-            if (_base != null) _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-        }
-        _map?.Dispose();
-    }
+    public void Dispose() => _map?.Dispose();
 }
