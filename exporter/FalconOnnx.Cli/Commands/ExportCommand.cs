@@ -15,7 +15,7 @@ public static class ExportCommand
         var attention = new Option<string?>("--attention") { Description = "Attention: gqa (GroupQueryAttention, one shared KV buffer; default with --ssm ort) or concat (standard operators; default with --ssm onnx)" };
         attention.AcceptOnlyFromAmong("gqa", "concat");
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder" };
-        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder (model-abi.md)") { input, output, ssm, attention, force };
+        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder") { input, output, ssm, attention, force };
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, cancellation =>
         {
             var options = new ExportOptions
