@@ -71,7 +71,7 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint)
     /// <summary>
     /// in_proj rows z | x | B | C | dt scaled by ssm_multipliers (the μP vector, applied to the output, so the
     /// bias too) and the weight also by ssm_in_multiplier (applied to the input). out_proj (weight and bias)
-    /// by ssm_out_multiplier. A = −exp(A_log) in float32 as HF; D repeated over each head's channels.
+    /// by ssm_out_multiplier. A_log and D stay per head as stored.
     /// </summary>
     public Mamba2Weights Mamba(int i)
     {
@@ -84,14 +84,12 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint)
         var conv = g.Initializer(prefix + "conv1d.weight", new FoldedTensor([new RowSource(convEntry)], transpose: false, convEntry.Shape));
         Value? convBias = OptionalL(i, "mamba.conv1d.bias") is { } cb ? Vector(prefix + "conv1d.bias", new RowSource(cb)) : null;
         var dtBias = Vector(prefix + "dt_bias", new RowSource(L(i, "mamba.dt_bias")));
-        var aLog = L(i, "mamba.A_log");
-        var a = g.Initializer(prefix + "A", new ComputedVector([_c.MambaNHeads], () => Read(aLog, v => -MathF.Exp(v))));
-        var dEntry = L(i, "mamba.D");
-        var d = g.Initializer(prefix + "D", new ComputedVector([_c.MambaDSsm], () => RepeatPerHead(Read(dEntry, v => v), _c.MambaDHead)));
+        var aLog = Vector(prefix + "A_log", new RowSource(L(i, "mamba.A_log")));
+        var d = Vector(prefix + "D", new RowSource(L(i, "mamba.D")));
         Value? norm = OptionalL(i, "mamba.norm.weight") is { } nw ? Vector(prefix + "norm.weight", new RowSource(nw)) : null;
         var outProj = Matrix(prefix + "out_proj.weight", new RowSource(L(i, "mamba.out_proj.weight"), Constant(ssmOut)));
         Value? outBias = OptionalL(i, "mamba.out_proj.bias") is { } ob ? Vector(prefix + "out_proj.bias", new RowSource(ob, Constant(ssmOut))) : null;
-        return new Mamba2Weights(inProj, inBias, conv, convBias, dtBias, a, d, norm, outProj, outBias);
+        return new Mamba2Weights(inProj, inBias, conv, convBias, dtBias, aLog, d, norm, outProj, outBias);
     }
 
     /// <summary>gate|up fused: mlp_multipliers[0] scales the gate's output (inside the SiLU), [1] the down projection's.</summary>
@@ -122,18 +120,4 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint)
         return row => row < ds ? m[0] : row < 2 * ds ? m[1] : row < 2 * ds + gn ? m[2] : row < 2 * ds + 2 * gn ? m[3] : m[4];
     }
 
-    private static float[] Read(TensorEntry entry, Func<float, float> map)
-    {
-        var values = new float[entry.ElementCount];
-        entry.ReadFloats(0, values);
-        for (int i = 0; i < values.Length; i++) values[i] = map(values[i]);
-        return values;
-    }
-
-    private static float[] RepeatPerHead(float[] perHead, int headDim)
-    {
-        var result = new float[perHead.Length * headDim];
-        for (int h = 0; h < perHead.Length; h++) result.AsSpan(h * headDim, headDim).Fill(perHead[h]);
-        return result;
-    }
 }

@@ -99,8 +99,3 @@ public sealed class FoldedTensor : TensorData
     }
 }
 
-/// <summary>A float32 vector computed from checkpoint vectors (e.g. A = −exp(A_log)), small enough for memory.</summary>
-public sealed class ComputedVector(long[] shape, Func<float[]> compute) : TensorData(ElementType.Float, shape)
-{
-    public override void WriteTo(ITensorSink sink) => sink.Write(0, MemoryMarshal.AsBytes(compute().AsSpan()));
-}

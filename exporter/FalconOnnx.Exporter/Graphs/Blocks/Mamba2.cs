@@ -5,10 +5,14 @@ namespace FalconOnnx.Graphs.Blocks;
 
 /// <summary>
 /// Weights of one Mamba-2 mixer. in_proj already carries ssm_in_multiplier and the μP vector, out_proj the
-/// ssm_out_multiplier; A = −exp(A_log) is precomputed and D is repeated per channel ([d_ssm]).
+/// ssm_out_multiplier; A_log and D are per head ([heads]).
 /// </summary>
 public sealed record Mamba2Weights(Value InProj, Value? InProjBias, Value ConvWeight, Value? ConvBias, Value DtBias,
-    Value A, Value D, Value? NormWeight, Value OutProj, Value? OutProjBias);
+    Value ALog, Value D, Value? NormWeight, Value OutProj, Value? OutProjBias)
+{
+    /// <summary>A = −exp(A_log), computed in the graph in float32 as HF does (ONNX Runtime folds it at load).</summary>
+    public Value A(GraphBuilder g) => g.Neg(g.Exp(ALog));
+}
 
 /// <summary>Geometry and flags of the mixer, from config.json.</summary>
 public sealed record Mamba2Shape(int Heads, int HeadDim, int Groups, int StateSize, int ConvKernel, int ChunkSize,
@@ -74,7 +78,9 @@ public static class Mamba2
     /// <summary>y + D·x, then the gate SiLU(z) and the grouped RMSNorm in the configured order.</summary>
     public static Value Epilogue(GraphBuilder g, Mamba2Weights w, Mamba2Shape s, Value y, Value x, Value gate)
     {
-        y = g.Add(y, g.Mul(x, w.D));
+        // D scales each head's channels: view [.., heads, head_dim] against D as [heads, 1].
+        var skip = g.Reshape(g.Mul(g.Reshape(x, 0, 0, s.Heads, s.HeadDim), g.Unsqueeze(w.D, -1)), 0, 0, s.Inner);
+        y = g.Add(y, skip);
         if (!s.RmsNorm) return g.Mul(y, g.Silu(gate));
         if (s.NormBeforeGate)
             return g.Mul(RmsNorm.Grouped(g, y, w.NormWeight!, s.Eps, s.Groups, s.Inner), g.Silu(gate));

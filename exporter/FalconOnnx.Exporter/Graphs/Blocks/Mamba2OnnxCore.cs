@@ -26,9 +26,10 @@ public sealed class Mamba2OnnxCore : IMamba2Core
         var dt = Mamba2.TimeStep(g, s, rawDt, w.DtBias, mask);
 
         var newTokens = g.ShapeOf(projected, 1);
+        var a = g.Reshape(w.A(g), s.Groups, s.Heads / s.Groups, 1, 1);
         var scan = g.If(g.Equal(newTokens, g.Constant(1L)), [ElementType.Float, ElementType.Float],
-            then => SingleStep(then, w, s, xbc[0], xbc[1], xbc[2], dt, state.PastRecurrent),
-            otherwise => Chunked(otherwise, w, s, xbc[0], xbc[1], xbc[2], dt, state.PastRecurrent, newTokens));
+            then => SingleStep(then, s, a, xbc[0], xbc[1], xbc[2], dt, state.PastRecurrent),
+            otherwise => Chunked(otherwise, s, a, xbc[0], xbc[1], xbc[2], dt, state.PastRecurrent, newTokens));
         presentRecurrent = g.Output(scan[1], state.PresentRecurrentName);
         return Mamba2.Epilogue(g, w, s, scan[0], xbc[0], gate);
     }
@@ -37,11 +38,12 @@ public sealed class Mamba2OnnxCore : IMamba2Core
     /// One token, per head h of group g: S' = exp(dt·A)·S + B ⊗ (dt·x), y = C·S'. Heads are viewed as
     /// [groups, heads per group] so B and C broadcast without being copied per head.
     /// </summary>
-    private static Value[] SingleStep(GraphBuilder g, Mamba2Weights w, Mamba2Shape s, Value x, Value b, Value c, Value dt, Value past)
+    /// <param name="a">A = −exp(A_log) as [groups, heads per group, 1, 1].</param>
+    private static Value[] SingleStep(GraphBuilder g, Mamba2Shape s, Value a, Value x, Value b, Value c, Value dt, Value past)
     {
         int r = s.Heads / s.Groups, n = s.StateSize, p = s.HeadDim;
         var dt5 = g.Reshape(dt, 0, s.Groups, r, 1, 1);
-        var decay = g.Exp(g.Mul(dt5, g.Reshape(w.A, s.Groups, r, 1, 1)));
+        var decay = g.Exp(g.Mul(dt5, a));
         var input = g.Mul(g.Reshape(b, 0, s.Groups, 1, n, 1), g.Mul(dt5, g.Reshape(x, 0, s.Groups, r, 1, p)));
         var next = g.Add(g.Mul(decay, g.Reshape(past, 0, s.Groups, r, n, p)), input);
         var y = g.MatMul(g.Reshape(c, 0, s.Groups, 1, 1, n), next);
@@ -57,7 +59,7 @@ public sealed class Mamba2OnnxCore : IMamba2Core
     ///   ΔS   = Σ_s exp(cum_L − cum_s)·B_s ⊗ (dt_s·x_s)              (what the chunk adds)
     /// and the entering states come from one matrix product over chunks with the same segment-sum decay.
     /// </summary>
-    private static Value[] Chunked(GraphBuilder g, Mamba2Weights w, Mamba2Shape s, Value x, Value b, Value c, Value dt,
+    private static Value[] Chunked(GraphBuilder g, Mamba2Shape s, Value a, Value x, Value b, Value c, Value dt,
         Value past, Value newTokens)
     {
         int groups = s.Groups, r = s.Heads / s.Groups, n = s.StateSize, p = s.HeadDim;
@@ -73,7 +75,7 @@ public sealed class Mamba2OnnxCore : IMamba2Core
         var bs = g.Unsqueeze(g.Transpose(Chunk(b, groups, n), 0, 3, 1, 2, 4), 2);     // [b, G, 1, nc, L, N]
         var cs = g.Unsqueeze(g.Transpose(Chunk(c, groups, n), 0, 3, 1, 2, 4), 2);     // [b, G, 1, nc, L, N]
         var dts = g.Transpose(Chunk(dt, groups, r), 0, 3, 4, 1, 2);                    // [b, G, r, nc, L]
-        var logDecay = g.Mul(dts, g.Reshape(w.A, groups, r, 1, 1));
+        var logDecay = g.Mul(dts, a);
         var cumulative = g.CumSum(logDecay, -1);
 
         // Within chunks.

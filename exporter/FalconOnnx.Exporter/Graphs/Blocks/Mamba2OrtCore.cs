@@ -26,7 +26,7 @@ public sealed class Mamba2OrtCore : IMamba2Core
         var dt = Mamba2.TimeStep(g, s, rawDt, w.DtBias, mask);
 
         var value = g.Reshape(g.Mul(g.Reshape(xbc[0], 0, 0, s.Heads, s.HeadDim), g.Unsqueeze(dt, -1)), 0, 0, s.Inner);
-        var decay = g.Mul(dt, w.A);
+        var decay = g.Mul(dt, w.A(g));
         var scan = g.Node("LinearAttention", [PerHead(g, s, xbc[2]), PerHead(g, s, xbc[1]), value, state.PastRecurrent, decay], 2,
             new Dictionary<string, object>
             {
