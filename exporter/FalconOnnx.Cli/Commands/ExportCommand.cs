@@ -10,8 +10,8 @@ public static class ExportCommand
     {
         var input = new Option<string>("--input", "-i") { Description = "Hugging Face checkpoint folder (config.json + safetensors)", Required = true };
         var output = new Option<string>("--output", "-o") { Description = "Folder to create", Required = true };
-        var ssm = new Option<string>("--ssm") { Description = "Mamba-2 lowering: ort (ONNX Runtime contrib ops) or onnx (standard operators only)", DefaultValueFactory = _ => "ort" };
-        ssm.AcceptOnlyFromAmong("ort", "onnx");
+        var ssm = new Option<string>("--ssm") { Description = "Mamba-2 lowering: ort (ONNX Runtime contrib ops), onnx (standard operators only) or custom (FalconOnnx's fused operator)", DefaultValueFactory = _ => "ort" };
+        ssm.AcceptOnlyFromAmong("ort", "onnx", "custom");
         var attention = new Option<string?>("--attention") { Description = "Attention: gqa (GroupQueryAttention, one shared KV buffer; default with --ssm ort) or concat (standard operators; default with --ssm onnx)" };
         attention.AcceptOnlyFromAmong("gqa", "concat");
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder" };

@@ -9,6 +9,8 @@ public enum SsmLowering
     Ort,
     /// <summary>Standard ONNX operators only (runs in any ONNX runtime).</summary>
     Onnx,
+    /// <summary>FalconOnnx's fused falcon_onnx.Mamba2Mixer operator (libfalcon_onnx_ops, CPU and CUDA).</summary>
+    Custom,
 }
 
 /// <summary>How attention and its KV cache are written into the graph.</summary>
@@ -40,13 +42,15 @@ public sealed record ExportOptions
     {
         "ort" => SsmLowering.Ort,
         "onnx" => SsmLowering.Onnx,
-        _ => throw new FalconOnnxException($"--ssm: unknown Mamba-2 lowering '{text}' (expected ort or onnx)"),
+        "custom" => SsmLowering.Custom,
+        _ => throw new FalconOnnxException($"--ssm: unknown Mamba-2 lowering '{text}' (expected ort, onnx or custom)"),
     };
 
     public static string Name(SsmLowering ssm) => ssm switch
     {
         SsmLowering.Ort => "ort",
         SsmLowering.Onnx => "onnx",
+        SsmLowering.Custom => "custom",
         _ => throw new ArgumentOutOfRangeException(nameof(ssm)),
     };
 
@@ -62,6 +66,8 @@ public sealed record ExportOptions
     {
         if (Ssm == SsmLowering.Onnx && Attention == AttentionLowering.Gqa)
             throw new FalconOnnxException("--ssm onnx writes standard ONNX operators only; it cannot be combined with --attention gqa (a com.microsoft operator)");
+        if (Ssm == SsmLowering.Custom && !File.Exists(Mamba2CustomCore.BuiltLibraryPath))
+            throw new FalconOnnxException($"--ssm custom: the operator library {Mamba2CustomCore.BuiltLibraryPath} was not built (the build needs cmake and a C++17 compiler; see custom-ops/)");
         if (Attention == AttentionLowering.Gqa && headDim % 8 != 0)
             throw new FalconOnnxException($"--attention gqa: config.json field 'head_dim' is {headDim}; GroupQueryAttention needs a multiple of 8 (use --attention concat)");
     }
@@ -77,6 +83,7 @@ public sealed record ExportOptions
     {
         SsmLowering.Ort => new Mamba2OrtCore(),
         SsmLowering.Onnx => new Mamba2OnnxCore(),
+        SsmLowering.Custom => new Mamba2CustomCore(),
         _ => throw new ArgumentOutOfRangeException(nameof(Ssm)),
     };
 }

@@ -56,8 +56,15 @@ public static class FalconH1Exporter
             string source = Path.Combine(input, name);
             if (File.Exists(source)) File.Copy(source, Path.Combine(folder.Staging, name));
         }
+        string? library = null;
+        if (core is Mamba2CustomCore)
+        {
+            // The folder carries its operator library, so ONNX Runtime, GenAI and the runtime find it beside the model.
+            library = Mamba2CustomCore.LibraryFileName;
+            File.Copy(Mamba2CustomCore.BuiltLibraryPath, Path.Combine(folder.Staging, library));
+        }
         bool hasData = File.Exists(Path.Combine(folder.Staging, DataFileName));
-        var manifest = Manifest(config, core.Name, attention, graph, checksums.GetAwaiter().GetResult(), hasData);
+        var manifest = Manifest(config, core.Name, attention, graph, checksums.GetAwaiter().GetResult(), hasData, library);
         WriteText(Path.Combine(folder.Staging, ModelManifest.FileName), manifest.ToJson());
         WriteText(Path.Combine(folder.Staging, GenAiConfigFileName), GenAiConfig.Create(config, manifest).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         cancellationToken.ThrowIfCancellationRequested();
@@ -71,7 +78,7 @@ public static class FalconH1Exporter
     private static void WriteText(string path, string text) => File.WriteAllText(path, text + "\n");
 
     private static ModelManifest Manifest(FalconH1Config c, string ssm, IAttentionCore attention, GraphBuilder graph,
-        List<ManifestFile> sources, bool hasData) => new()
+        List<ManifestFile> sources, bool hasData, string? library) => new()
     {
         Format = "falcon-onnx",
         AbiVersion = ModelManifest.CurrentAbiVersion,
@@ -106,7 +113,7 @@ public static class FalconH1Exporter
         },
         Options = new ManifestExportOptions { Precision = "fp32", Ssm = ssm, TargetEp = "cpu", Quantization = null },
         Source = new ManifestSource { Config = (JsonObject)c.Source.DeepClone(), Files = sources },
-        CustomOpsLibrary = null,
+        CustomOpsLibrary = library,
         Tokens = new ManifestTokens { BosTokenId = c.BosTokenId, EosTokenIds = c.EosTokenIds, PadTokenId = c.PadTokenId },
     };
 
