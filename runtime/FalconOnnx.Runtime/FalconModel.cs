@@ -33,6 +33,11 @@ public sealed class FalconModel : IDisposable
     /// <summary>The folder's tokenizer.json, loaded on first use.</summary>
     public FalconTokenizer Tokenizer => _tokenizer ??= LoadTokenizer();
 
+    private ModelChatTemplate? _chatTemplate;
+
+    /// <summary>The folder's chat template (chat_template.jinja or tokenizer_config.json), ChatML when it has none.</summary>
+    public ModelChatTemplate ChatTemplate => _chatTemplate ??= ModelChatTemplate.Load(Folder);
+
     public bool HasTokenizer => File.Exists(Path.Combine(Folder, "tokenizer.json"));
 
     private FalconTokenizer LoadTokenizer()

@@ -142,6 +142,15 @@ public sealed class Generator : IDisposable
         return false;
     }
 
+    /// <summary>
+    /// Drops the chosen-but-not-fed stop token that ended the last generation, so the next tokens follow the
+    /// last real token (a chat puts its own end-of-turn marker there).
+    /// </summary>
+    public void DiscardPendingStopToken(IReadOnlyList<int> stopTokens)
+    {
+        if (_pending.Count == 1 && Contains(stopTokens, _pending[0])) _pending.Clear();
+    }
+
     /// <summary>Forgets the sequence; the caches stay allocated.</summary>
     public void Reset()
     {
