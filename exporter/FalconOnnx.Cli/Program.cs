@@ -7,8 +7,8 @@ public static class Program
 {
     public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
 
-    /// <summary>Runs the command line with the given writers (tests call this in-process).</summary>
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    /// <summary>Runs the command line with the given reader and writers (tests call this in-process).</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error, TextReader? input = null)
     {
         var root = new RootCommand("falcon-onnx: export Falcon-H1 checkpoints to ONNX and run them with ONNX Runtime.")
         {
@@ -16,6 +16,7 @@ public static class Program
             InspectCommand.Create(),
             SynthCommand.Create(),
             GenerateCommand.Create(),
+            ChatCommand.Create(input ?? Console.In),
             BenchCommand.Create(),
         };
         var parsed = root.Parse(args);
