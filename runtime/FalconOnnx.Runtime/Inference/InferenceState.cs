@@ -20,13 +20,18 @@ public sealed class InferenceState : IDisposable
     private readonly bool _allLogits;
     private readonly int _maxChunk;
 
-    private readonly NativeBuffer<float>[] _keys;
-    private readonly NativeBuffer<float>[] _values;
+    private readonly StateMemory[] _keys;
+    private readonly StateMemory[] _values;
     // Concat exports write present KV beside the past: a second buffer per layer, swapped after each call.
-    private readonly NativeBuffer<float>[]? _presentKeys;
-    private readonly NativeBuffer<float>[]? _presentValues;
-    private readonly NativeBuffer<float>[] _conv;
-    private readonly NativeBuffer<float>[] _recurrent;
+    private readonly StateMemory[]? _presentKeys;
+    private readonly StateMemory[]? _presentValues;
+    private readonly StateMemory[] _conv;
+    private readonly StateMemory[] _recurrent;
+    private readonly OrtValue[] _convViews;
+    private readonly OrtValue[] _recurrentViews;
+    // Device states cannot be zeroed from here: after a reset the next call reads host zeros as its past.
+    private bool _zeroPastOnNextRun;
+    private NativeBuffer<float>? _zeros;
     private readonly NativeBuffer<long> _inputIds;
     private readonly NativeBuffer<long> _positions;
     private readonly NativeBuffer<long> _mask;
@@ -62,6 +67,9 @@ public sealed class InferenceState : IDisposable
         }
         _conv = Allocate(layers, (long)batch * _d.ConvDim * (_d.ConvKernel - 1));
         _recurrent = Allocate(layers, (long)batch * _d.MambaHeads * _d.MambaStateSize * _d.MambaHeadDim);
+        _convViews = new OrtValue[layers];
+        _recurrentViews = new OrtValue[layers];
+        _zeroPastOnNextRun = _conv[0] is DeviceStateMemory;
         _inputIds = new NativeBuffer<long>((long)batch * capacity);
         _positions = new NativeBuffer<long>((long)batch * capacity);
         _mask = new NativeBuffer<long>((long)batch * capacity);
@@ -80,8 +88,8 @@ public sealed class InferenceState : IDisposable
         _decodeLogits = Fixed(_logits.View(batch, 1, _d.VocabSize));
         for (int i = 0; i < layers; i++)
         {
-            var conv = Fixed(_conv[i].View(batch, _d.ConvDim, _d.ConvKernel - 1));
-            var recurrent = Fixed(_recurrent[i].View(batch, _d.MambaHeads, _d.MambaStateSize, _d.MambaHeadDim));
+            var conv = _convViews[i] = Fixed(_conv[i].View(ConvShape));
+            var recurrent = _recurrentViews[i] = Fixed(_recurrent[i].View(RecurrentShape));
             _binding.BindInput($"past_key_values.{i}.conv_state", conv);
             _binding.BindOutput($"present.{i}.conv_state", conv);
             _binding.BindInput($"past_key_values.{i}.recurrent_state", recurrent);
@@ -98,9 +106,13 @@ public sealed class InferenceState : IDisposable
         }
     }
 
+    private long[] ConvShape => [Batch, _d.ConvDim, _d.ConvKernel - 1];
+
+    private long[] RecurrentShape => [Batch, _d.MambaHeads, _d.MambaStateSize, _d.MambaHeadDim];
+
     private string[] Names(string format) => Enumerable.Range(0, _d.NumLayers).Select(i => string.Format(format, i)).ToArray();
 
-    private static NativeBuffer<float>[] Allocate(int layers, long count) => Enumerable.Range(0, layers).Select(_ => new NativeBuffer<float>(count)).ToArray();
+    private StateMemory[] Allocate(int layers, long count) => Enumerable.Range(0, layers).Select(_ => StateMemory.Create(_model, count)).ToArray();
 
     private OrtValue Fixed(OrtValue value)
     {
@@ -171,8 +183,15 @@ public sealed class InferenceState : IDisposable
         }
         _binding.BindInput("attention_mask", _maskViews[total] ??= _mask.View(Batch, total));
         if (!_sharedKv) BindConcatKv(total);
+        bool zeroPast = _zeroPastOnNextRun;
+        if (zeroPast) BindPastStates(fromZeros: true);
 
         _session.RunWithBinding(_runOptions, _binding);
+        if (zeroPast)
+        {
+            BindPastStates(fromZeros: false);
+            _zeroPastOnNextRun = false;
+        }
         DisposeTemporaries();
         Length = total;
         if (!_sharedKv) SwapKv();
@@ -209,6 +228,18 @@ public sealed class InferenceState : IDisposable
         {
             real.Slice(b * t, t).CopyTo(_maskRows.AsSpan(b * Capacity + Length, t));
             _maskRows.AsSpan(b * Capacity, total).CopyTo(mask.Slice(b * total, total));
+        }
+    }
+
+    /// <summary>Binds the past conv and recurrent inputs to host zeros (a fresh device state) or to the states themselves.</summary>
+    private void BindPastStates(bool fromZeros)
+    {
+        long largest = Math.Max(_conv[0].Count, _recurrent[0].Count);
+        if (fromZeros) _zeros ??= new NativeBuffer<float>(largest);
+        for (int i = 0; i < _d.NumLayers; i++)
+        {
+            _binding.BindInput($"past_key_values.{i}.conv_state", fromZeros ? Temporary(_zeros!.View(ConvShape)) : _convViews[i]);
+            _binding.BindInput($"past_key_values.{i}.recurrent_state", fromZeros ? Temporary(_zeros!.View(RecurrentShape)) : _recurrentViews[i]);
         }
     }
 
@@ -254,8 +285,9 @@ public sealed class InferenceState : IDisposable
     {
         Length = 0;
         Array.Clear(_realTokens);
-        foreach (var buffer in _conv) buffer.Clear();
-        foreach (var buffer in _recurrent) buffer.Clear();
+        bool cleared = true;
+        foreach (var buffer in _conv.Concat(_recurrent)) cleared &= buffer.TryClear();
+        _zeroPastOnNextRun = !cleared;
         _mask.Clear();
         Array.Clear(_maskRows);
     }
@@ -274,6 +306,7 @@ public sealed class InferenceState : IDisposable
         _logits.Dispose();
         _lastLogits.Dispose();
         _prefillLogits?.Dispose();
+        _zeros?.Dispose();
     }
 
     /// <summary>
@@ -291,16 +324,26 @@ public sealed class InferenceState : IDisposable
             values[i] = CopyKv(_values[i], stride);
         }
         return new StateSnapshot(Batch, Length, keys, values,
-            _conv.Select(b => b.Span.ToArray()).ToArray(), _recurrent.Select(b => b.Span.ToArray()).ToArray(),
+            _conv.Select(ReadStates).ToArray(), _recurrent.Select(ReadStates).ToArray(),
             _mask.Span[..(Batch * Length)].ToArray(), _maskRows.ToArray(), _realTokens.ToArray(), Capacity);
 
-        float[] CopyKv(NativeBuffer<float> buffer, int rowStride)
+        float[] CopyKv(StateMemory buffer, int rowStride)
         {
+            var all = new float[buffer.Count];
+            buffer.CopyTo(all);
             var copy = new float[(long)Batch * kvHeads * Length * hd];
             for (int row = 0; row < Batch * kvHeads; row++)
-                buffer.Slice((long)row * rowStride * hd, Length * hd).CopyTo(copy.AsSpan(row * Length * hd, Length * hd));
+                all.AsSpan(row * rowStride * hd, Length * hd).CopyTo(copy.AsSpan(row * Length * hd, Length * hd));
             return copy;
         }
+    }
+
+    /// <summary>A state's contents; zeros when a fresh device state has not been written yet.</summary>
+    private float[] ReadStates(StateMemory buffer)
+    {
+        var copy = new float[buffer.Count];
+        if (!_zeroPastOnNextRun) buffer.CopyTo(copy);
+        return copy;
     }
 
     /// <summary>Puts a <see cref="Capture"/>d state back (from this state or another of the same model and batch).</summary>
@@ -309,15 +352,21 @@ public sealed class InferenceState : IDisposable
         if (snapshot.Batch != Batch) throw new FalconModelException($"the snapshot holds {snapshot.Batch} sequences, this state {Batch}");
         if (snapshot.Length > Capacity) throw new FalconModelException($"the snapshot holds {snapshot.Length} tokens, beyond this state's capacity of {Capacity}");
         int kvHeads = _d.NumKeyValueHeads, hd = _d.HeadDim, length = snapshot.Length, stride = _sharedKv ? Capacity : length;
+        var all = new float[_keys[0].Count];
         for (int i = 0; i < _d.NumLayers; i++)
         {
+            WriteKv(_keys[i], snapshot.Keys[i]);
+            WriteKv(_values[i], snapshot.Values[i]);
+            _conv[i].CopyFrom(snapshot.Conv[i]);
+            _recurrent[i].CopyFrom(snapshot.Recurrent[i]);
+        }
+        _zeroPastOnNextRun = false;
+
+        void WriteKv(StateMemory buffer, float[] rows)
+        {
             for (int row = 0; row < Batch * kvHeads; row++)
-            {
-                snapshot.Keys[i].AsSpan(row * length * hd, length * hd).CopyTo(_keys[i].Slice((long)row * stride * hd, length * hd));
-                snapshot.Values[i].AsSpan(row * length * hd, length * hd).CopyTo(_values[i].Slice((long)row * stride * hd, length * hd));
-            }
-            snapshot.Conv[i].CopyTo(_conv[i].Span);
-            snapshot.Recurrent[i].CopyTo(_recurrent[i].Span);
+                rows.AsSpan(row * length * hd, length * hd).CopyTo(all.AsSpan(row * stride * hd, length * hd));
+            buffer.CopyFrom(all);
         }
         _mask.Clear();
         snapshot.Mask.CopyTo(_mask.Span);
