@@ -20,18 +20,19 @@ public static class BenchCommand
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length", DefaultValueFactory = _ => 512 };
         var newTokens = new Option<int>("--new-tokens") { Description = "Tokens to decode", DefaultValueFactory = _ => 128 };
         var depth = new Option<int>("--depth") { Description = "Tokens already in the context before the prompt", DefaultValueFactory = _ => 0 };
-        var threads = new Option<int>("--threads") { Description = "Intra-op threads (0 = one per core)", DefaultValueFactory = _ => 0 };
+        var load = new ModelLoadOptions();
         var runs = new Option<int>("--runs") { Description = "Measured runs (the best is reported) after one warm-up", DefaultValueFactory = _ => 3 };
         var bare = new Option<bool>("--bare") { Description = "Also time a bare ONNX Runtime loop on the same model" };
         var chunk = new Option<int>("--prefill-chunk") { Description = "Prompt tokens per forward call", DefaultValueFactory = _ => 512 };
-        var command = new Command("bench", "Measure prefill and decode speed of an exported folder") { folder, promptTokens, newTokens, depth, threads, runs, bare, chunk };
+        var command = new Command("bench", "Measure prefill and decode speed of an exported folder") { folder, promptTokens, newTokens, depth, runs, bare, chunk };
+        load.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, cancellation =>
         {
             int prompt = parse.GetValue(promptTokens), decode = parse.GetValue(newTokens), context = parse.GetValue(depth);
             if (prompt < 1 || decode < 1 || context < 0) throw new FalconModelException("--prompt-tokens and --new-tokens must be >= 1, --depth >= 0");
             var console = ExportCommand.Console(parse.InvocationConfiguration.Output);
             var clock = Stopwatch.StartNew();
-            using var model = FalconModel.Load(parse.GetValue(folder)!, new FalconModelOptions { IntraOpThreads = parse.GetValue(threads) });
+            using var model = load.Load(parse, parse.GetValue(folder)!);
             double loadSeconds = clock.Elapsed.TotalSeconds;
             int capacity = context + prompt + decode + 1;
             var random = new Random(42);
@@ -52,7 +53,7 @@ public static class BenchCommand
             var m = best!;
             var table = new Table().AddColumns("measure", "value");
             InspectCommand.AddRow(table, "model", $"{model.Manifest.Dimensions.NumLayers} layers, hidden {model.Dimensions.HiddenSize}, {model.Manifest.Options.Precision}, ssm {model.Manifest.Options.Ssm}, attention {model.Manifest.Graph.Attention}");
-            InspectCommand.AddRow(table, "machine", $"{Environment.ProcessorCount} logical cores, threads {(parse.GetValue(threads) == 0 ? "auto" : parse.GetValue(threads).ToString())}");
+            InspectCommand.AddRow(table, "machine", $"{Environment.ProcessorCount} logical cores, threads {(load.Threads(parse) == 0 ? "auto" : load.Threads(parse).ToString())}");
             InspectCommand.AddRow(table, "load", $"{loadSeconds:0.00} s");
             InspectCommand.AddRow(table, "prefill", $"{prompt} tokens at depth {context}: {prompt / m.PrefillSeconds:0.0} tokens/s");
             InspectCommand.AddRow(table, "time to first token", $"{m.FirstTokenSeconds * 1000:0.0} ms");

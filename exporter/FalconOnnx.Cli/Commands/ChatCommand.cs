@@ -16,15 +16,16 @@ public static class ChatCommand
         var folder = new Argument<string>("folder") { Description = "An exported folder (with its tokenizer)" };
         var system = new Option<string?>("--system") { Description = "System prompt" };
         var capacity = new Option<int>("--context") { Description = "Tokens the conversation can hold", DefaultValueFactory = _ => 4096 };
-        var threads = new Option<int>("--threads") { Description = "Intra-op threads (0 = one per core)", DefaultValueFactory = _ => 0 };
+        var load = new ModelLoadOptions();
         var sampling = new SamplingOptions();
-        var command = new Command("chat", "Chat with an exported folder, streaming the replies") { folder, system, capacity, threads };
+        var command = new Command("chat", "Chat with an exported folder, streaming the replies") { folder, system, capacity };
         sampling.AddTo(command);
+        load.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, cancellation =>
         {
             var options = sampling.Read(parse);
             var output = parse.InvocationConfiguration.Output;
-            using var model = FalconModel.Load(parse.GetValue(folder)!, new FalconModelOptions { IntraOpThreads = parse.GetValue(threads) });
+            using var model = load.Load(parse, parse.GetValue(folder)!);
             int context = Math.Min(parse.GetValue(capacity), model.Dimensions.ContextLength);
             string? systemPrompt = parse.GetValue(system);
             using var chat = new Conversation(model, new ConversationOptions { Capacity = context, SystemPrompt = systemPrompt });

@@ -15,15 +15,16 @@ public static class GenerateCommand
         var promptIds = new Option<string?>("--prompt-ids") { Description = "Prompt as comma-separated token ids, e.g. 5,17,42 (no tokenizer needed)" };
         var outputIds = new Option<bool>("--output-ids") { Description = "Print the generated token ids instead of text" };
         var sampling = new SamplingOptions();
-        var threads = new Option<int>("--threads") { Description = "Intra-op threads (0 = one per core)", DefaultValueFactory = _ => 0 };
-        var command = new Command("generate", "Generate a continuation of a prompt from an exported folder") { folder, prompt, promptIds, outputIds, threads };
+        var load = new ModelLoadOptions();
+        var command = new Command("generate", "Generate a continuation of a prompt from an exported folder") { folder, prompt, promptIds, outputIds };
         sampling.AddTo(command);
+        load.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, cancellation =>
         {
             string? text = parse.GetValue(prompt), idText = parse.GetValue(promptIds);
             if (text is null == idText is null) throw new FalconModelException("give exactly one of --prompt (text) and --prompt-ids (token ids)");
             var options = sampling.Read(parse);
-            using var model = FalconModel.Load(parse.GetValue(folder)!, new FalconModelOptions { IntraOpThreads = parse.GetValue(threads) });
+            using var model = load.Load(parse, parse.GetValue(folder)!);
             IReadOnlyList<int> promptTokens = idText is not null ? ParseIds(idText) : model.Tokenizer.Encode(text!);
             if (promptTokens.Count == 0) throw new FalconModelException("the prompt is empty: give some text or token ids");
             var output = parse.InvocationConfiguration.Output;
