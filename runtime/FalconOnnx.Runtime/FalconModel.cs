@@ -93,7 +93,7 @@ public sealed class FalconModel : IDisposable
         catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
         {
             throw new FalconModelException(
-                $"CUDA execution provider (device {deviceId}) is not available: {e.Message.Split('\n')[0]}. It needs the GPU build " +
+                $"CUDA execution provider (device {deviceId}) is not available: {e.Message.Split('\n')[0].TrimEnd('.')}. It needs the GPU build " +
                 "(dotnet build -p:UseGpu=true, package Microsoft.ML.OnnxRuntime.Gpu.Linux), an NVIDIA driver with CUDA 13 and the CUDA 13 " +
                 "runtime libraries (cudart, cuBLAS) plus cuDNN 9 on the library path; run on the CPU instead with ExecutionProvider.Cpu (--ep cpu)", e);
         }

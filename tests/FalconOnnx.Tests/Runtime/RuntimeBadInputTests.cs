@@ -104,6 +104,14 @@ public sealed class RuntimeBadInputTests
     }
 
     [Test]
+    public void CudaWithoutTheGpuBuild_SaysWhatIsMissingAndHowToFallBack()
+    {
+        // The test build uses the CPU package: its native library has no CUDA provider.
+        var error = Assert.Throws<FalconModelException>(() => FalconModel.Load(TinyAExports.Get(), new FalconModelOptions { ExecutionProvider = ExecutionProvider.Cuda }));
+        Assert.That(error!.Message, Does.Contain("CUDA 13").And.Contain("cuDNN 9").And.Contain("UseGpu=true").And.Contain("--ep cpu"));
+    }
+
+    [Test]
     public void TokenIdOutsideTheVocabulary_IsRejected()
     {
         using var model = Load();
