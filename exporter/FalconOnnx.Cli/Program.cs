@@ -18,6 +18,7 @@ public static class Program
             GenerateCommand.Create(),
             ChatCommand.Create(input ?? Console.In),
             BenchCommand.Create(),
+            EvalCommand.Create(),
         };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

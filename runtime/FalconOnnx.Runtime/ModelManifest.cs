@@ -98,7 +98,19 @@ public sealed record ManifestExportOptions
     public required string Precision { get; init; }
     public required string Ssm { get; init; }
     public required string TargetEp { get; init; }
-    public required string? Quantization { get; init; }
+    public required ManifestQuantization? Quantization { get; init; }
+}
+
+public sealed record ManifestQuantization
+{
+    public required string Method { get; init; }
+    public required int BlockSize { get; init; }
+    public required bool Symmetric { get; init; }
+    /// <summary>MatMulNBits accuracy_level: 4 quantizes activations to int8 on the CPU.</summary>
+    public required int AccuracyLevel { get; init; }
+    public required List<string> Overrides { get; init; }
+    /// <summary>Precision of each weight by its name in the export.</summary>
+    public required Dictionary<string, string> Weights { get; init; }
 }
 
 public sealed record ManifestSource

@@ -14,8 +14,15 @@ public static class ExportCommand
         ssm.AcceptOnlyFromAmong("ort", "onnx", "custom");
         var attention = new Option<string?>("--attention") { Description = "Attention: gqa (GroupQueryAttention, one shared KV buffer; default with --ssm ort) or concat (standard operators; default with --ssm onnx)" };
         attention.AcceptOnlyFromAmong("gqa", "concat");
+        var precision = new Option<string>("--precision") { Description = "fp32, int8 or int4 (CPU); fp16 or bf16 (CUDA)", DefaultValueFactory = _ => "fp32" };
+        var ep = new Option<string>("--ep") { Description = "Target execution provider: cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        ep.AcceptOnlyFromAmong("cpu", "cuda");
+        var blockSize = new Option<int>("--block-size") { Description = "Quantization block size: 16, 32, 64 or 128", DefaultValueFactory = _ => 32 };
+        var zeroPoints = new Option<bool>("--zero-points") { Description = "Asymmetric quantization (a zero point per block) instead of symmetric" };
+        var accuracy = new Option<int>("--accuracy-level") { Description = "MatMulNBits accuracy_level (4: int8 activations on the CPU, fastest; 1: fp32)", DefaultValueFactory = _ => 4 };
+        var tensorPrecision = new Option<string[]>("--tensor-precision") { Description = "Override per weight, pattern=precision, e.g. '*.mamba.in_proj.weight=int8' (repeatable)" };
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder" };
-        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder") { input, output, ssm, attention, force };
+        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder") { input, output, ssm, attention, precision, ep, blockSize, zeroPoints, accuracy, tensorPrecision, force };
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, cancellation =>
         {
             var options = new ExportOptions
@@ -23,6 +30,10 @@ public static class ExportCommand
                 Ssm = ExportOptions.ParseSsm(parse.GetValue(ssm)!),
                 Attention = parse.GetValue(attention) is { } a ? ExportOptions.ParseAttention(a) : null,
                 Force = parse.GetValue(force),
+                Precision = PrecisionNames.Parse(parse.GetValue(precision)!),
+                Target = parse.GetValue(ep) == "cuda" ? TargetDevice.Cuda : TargetDevice.Cpu,
+                Quantization = new QuantizationSettings(parse.GetValue(blockSize), !parse.GetValue(zeroPoints), parse.GetValue(accuracy)),
+                TensorPrecisions = parse.GetValue(tensorPrecision) ?? [],
             };
             var console = Console(parse.InvocationConfiguration.Output);
             ExportResult result = null!;

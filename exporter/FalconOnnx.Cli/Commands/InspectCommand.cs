@@ -28,7 +28,7 @@ public static class InspectCommand
             AddRow(summary, "model", $"{manifest.ModelType}: {d.NumLayers} layers, hidden {d.HiddenSize}, vocab {d.VocabSize}, context {d.ContextLength}");
             AddRow(summary, "attention", $"{d.NumAttentionHeads} heads / {d.NumKeyValueHeads} KV heads x {d.HeadDim}");
             AddRow(summary, "mamba-2", $"{d.MambaHeads} heads x {d.MambaHeadDim}, state {d.MambaStateSize}, conv {d.ConvDim} x {d.ConvKernel}");
-            AddRow(summary, "export", $"precision {manifest.Options.Precision}, ssm {manifest.Options.Ssm}, target {manifest.Options.TargetEp}, quantization {manifest.Options.Quantization ?? "none"}");
+            AddRow(summary, "export", $"precision {manifest.Options.Precision}, ssm {manifest.Options.Ssm}, target {manifest.Options.TargetEp}, quantization {Quantization(manifest.Options.Quantization)}");
             AddRow(summary, "graph", $"{manifest.Graph.File} (ir {model.IrVersion}; {string.Join(", ", model.OpsetImport.Select(o => $"{(o.Domain == "" ? "ai.onnx" : o.Domain)} {o.Version}"))}), logits {manifest.Graph.Logits}, KV share buffer {manifest.Graph.PastPresentShareBuffer}");
             AddRow(summary, "custom ops", manifest.CustomOpsLibrary ?? "none");
             AddRow(summary, "source", string.Join(", ", manifest.Source.Files.Select(f => $"{f.Name} ({CommandRunner.Size(f.Bytes)}, sha256 {f.Sha256[..12]}…)")));
@@ -50,6 +50,10 @@ public static class InspectCommand
         }));
         return command;
     }
+
+    private static string Quantization(ManifestQuantization? q) => q is null ? "none"
+        : $"block {q.BlockSize}, {(q.Symmetric ? "symmetric" : "with zero points")}, accuracy level {q.AccuracyLevel}; " +
+          string.Join(", ", q.Weights.GroupBy(w => w.Value).OrderBy(g => g.Key).Select(g => $"{g.Count()} weights {g.Key}"));
 
     /// <summary>Adds plain-text cells (tensor shapes contain '[' which Spectre would read as markup).</summary>
     internal static void AddRow(Table table, params string[] cells) => table.AddRow(cells.Select(c => new Text(c)).ToArray());

@@ -38,6 +38,16 @@ public sealed record ExportOptions
     /// <summary>Replace an existing output folder.</summary>
     public bool Force { get; init; }
 
+    public Precision Precision { get; init; } = Precision.Fp32;
+
+    /// <summary>The device the export is for; fp16 and bf16 need CUDA (ONNX Runtime's CPU kernels lack them).</summary>
+    public TargetDevice Target { get; init; } = TargetDevice.Cpu;
+
+    public QuantizationSettings Quantization { get; init; } = new();
+
+    /// <summary>Per-weight overrides, pattern=precision (see <see cref="PrecisionPolicy"/>).</summary>
+    public IReadOnlyList<string> TensorPrecisions { get; init; } = [];
+
     public static SsmLowering ParseSsm(string text) => text switch
     {
         "ort" => SsmLowering.Ort,
@@ -61,9 +71,24 @@ public sealed record ExportOptions
         _ => throw new FalconOnnxException($"--attention: unknown attention lowering '{text}' (expected gqa or concat)"),
     };
 
-    /// <summary>Rejects combinations that contradict each other or the model.</summary>
-    public void Validate(int headDim)
+    /// <summary>Rejects combinations that contradict each other or the model, before anything is written.</summary>
+    public void Validate(FalconOnnx.Checkpoints.FalconH1Config config)
     {
+        int headDim = config.HeadDim;
+        if (Precision is Precision.Fp16 or Precision.Bf16 && Target == TargetDevice.Cpu)
+            throw new FalconOnnxException($"--precision {Precision.Name()} --ep cpu: ONNX Runtime's CPU kernels for LinearAttention, CausalConvWithState and CumSum have no {Precision.Name()}; export {Precision.Name()} for --ep cuda, or use fp32, int8 or int4 for the CPU");
+        if (Precision.IsQuantized())
+        {
+            Quantization.Validate();
+            var policy = new PrecisionPolicy(Precision, TensorPrecisions);
+            foreach (var (name, width) in new[] { ("hidden_size", config.HiddenSize), ("num_attention_heads x head_dim", config.QueryDim), ("mamba_d_ssm", config.MambaDSsm), ("intermediate_size", config.IntermediateSize) })
+                if (width % Quantization.BlockSize != 0)
+                    throw new FalconOnnxException($"--block-size {Quantization.BlockSize} does not divide {name} ({width}) of config.json; choose one of {string.Join(", ", QuantizationSettings.BlockSizes.Where(b => config.HiddenSize % b == 0 && config.QueryDim % b == 0 && config.MambaDSsm % b == 0 && config.IntermediateSize % b == 0))}");
+        }
+        else if (TensorPrecisions.Count > 0)
+        {
+            throw new FalconOnnxException($"--tensor-precision applies to int8 and int4 exports, not {Precision.Name()}");
+        }
         if (Ssm == SsmLowering.Onnx && Attention == AttentionLowering.Gqa)
             throw new FalconOnnxException("--ssm onnx writes standard ONNX operators only; it cannot be combined with --attention gqa (a com.microsoft operator)");
         if (Ssm == SsmLowering.Custom && !File.Exists(Mamba2CustomCore.BuiltLibraryPath))

@@ -37,13 +37,15 @@ public static class FalconH1Exporter
     {
         var clock = Stopwatch.StartNew();
         using var checkpoint = Checkpoint.Open(input);
-        options.Validate(checkpoint.Config.HeadDim);
+        options.Validate(checkpoint.Config);
         using var folder = OutputFolder.Create(output, options.Force, mustNotContain: input);
         var checksums = Task.Run(() => Checksums(checkpoint, cancellationToken), cancellationToken);
 
         var core = options.CreateCore();
         var attention = options.CreateAttentionCore(checkpoint.Config.HeadDim);
-        var graph = FalconH1Graph.Build(checkpoint, core, attention);
+        var policy = new PrecisionPolicy(options.Precision, options.TensorPrecisions);
+        FalconH1Weights? weights = null;
+        var graph = FalconH1Graph.Build(checkpoint, core, attention, g => weights = new FalconH1Weights(g, checkpoint, policy, options.Quantization));
         progress?.Invoke(new ExportProgress("weights", null, 0, graph.Initializers.Count, 0, 0));
         OnnxModelWriter.Write(graph, folder.Staging, ModelFileName, DataFileName,
             new Dictionary<string, string> { ["falcon_onnx.abi_version"] = ModelManifest.CurrentAbiVersion.ToString() },
@@ -64,7 +66,7 @@ public static class FalconH1Exporter
             File.Copy(Mamba2CustomCore.BuiltLibraryPath, Path.Combine(folder.Staging, library));
         }
         bool hasData = File.Exists(Path.Combine(folder.Staging, DataFileName));
-        var manifest = Manifest(config, core.Name, attention, graph, checksums.GetAwaiter().GetResult(), hasData, library);
+        var manifest = Manifest(config, core.Name, attention, graph, checksums.GetAwaiter().GetResult(), hasData, library, options, weights!.Precisions);
         WriteText(Path.Combine(folder.Staging, ModelManifest.FileName), manifest.ToJson());
         WriteText(Path.Combine(folder.Staging, GenAiConfigFileName), GenAiConfig.Create(config, manifest).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         cancellationToken.ThrowIfCancellationRequested();
@@ -78,7 +80,7 @@ public static class FalconH1Exporter
     private static void WriteText(string path, string text) => File.WriteAllText(path, text + "\n");
 
     private static ModelManifest Manifest(FalconH1Config c, string ssm, IAttentionCore attention, GraphBuilder graph,
-        List<ManifestFile> sources, bool hasData, string? library) => new()
+        List<ManifestFile> sources, bool hasData, string? library, ExportOptions options, Dictionary<string, string> precisions) => new()
     {
         Format = "falcon-onnx",
         AbiVersion = ModelManifest.CurrentAbiVersion,
@@ -111,7 +113,21 @@ public static class FalconH1Exporter
             MambaStateSize = c.MambaDState,
             ContextLength = c.MaxPositionEmbeddings,
         },
-        Options = new ManifestExportOptions { Precision = "fp32", Ssm = ssm, TargetEp = "cpu", Quantization = null },
+        Options = new ManifestExportOptions
+        {
+            Precision = options.Precision.Name(),
+            Ssm = ssm,
+            TargetEp = options.Target == TargetDevice.Cuda ? "cuda" : "cpu",
+            Quantization = !options.Precision.IsQuantized() ? null : new ManifestQuantization
+            {
+                Method = "block-wise round-to-nearest (MatMulNBits, GatherBlockQuantized)",
+                BlockSize = options.Quantization.BlockSize,
+                Symmetric = options.Quantization.Symmetric,
+                AccuracyLevel = options.Quantization.AccuracyLevel,
+                Overrides = [.. options.TensorPrecisions],
+                Weights = precisions,
+            },
+        },
         Source = new ManifestSource { Config = (JsonObject)c.Source.DeepClone(), Files = sources },
         CustomOpsLibrary = library,
         Tokens = new ManifestTokens { BosTokenId = c.BosTokenId, EosTokenIds = c.EosTokenIds, PadTokenId = c.PadTokenId },

@@ -12,12 +12,13 @@ public static class FalconH1Graph
 {
     public const int Opset = 21;
 
-    public static GraphBuilder Build(Checkpoint checkpoint, IMamba2Core mamba, IAttentionCore attentionCore)
+    /// <param name="weights">Makes the initializers in the precision the export asks for.</param>
+    public static GraphBuilder Build(Checkpoint checkpoint, IMamba2Core mamba, IAttentionCore attentionCore, Func<GraphBuilder, FalconH1Weights> weights)
     {
         var c = checkpoint.Config;
         var g = new GraphBuilder("main");
         g.Import("", Opset);
-        var w = new FalconH1Weights(g, checkpoint);
+        var w = weights(g);
         var attention = new AttentionShape(c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim);
         var mixer = Mamba2Shape.From(c);
 
@@ -33,7 +34,7 @@ public static class FalconH1Graph
         var newTokenMask = g.Slice(attentionMask, g.Sub(totalTokens, newTokens), totalTokens, g.Constant(1L));
         var mambaMask = g.Unsqueeze(g.Cast(newTokenMask, ElementType.Float), -1);
 
-        var h = g.Gather(w.Embedding(), inputIds);
+        var h = w.Embedding().Lookup(g, inputIds);
         for (int i = 0; i < c.NumHiddenLayers; i++)
         {
             using var scope = g.Scope($"layers.{i}");

@@ -1,5 +1,7 @@
 using FalconOnnx.Checkpoints;
+using FalconOnnx.Export;
 using FalconOnnx.Graphs.Blocks;
+using FalconOnnx.Graphs.Quantization;
 using FalconOnnx.Onnx;
 
 namespace FalconOnnx.Graphs;
@@ -10,9 +12,12 @@ namespace FalconOnnx.Graphs;
 /// which equals scaling that Linear's output; a bias belongs to the Linear, so it is scaled by the
 /// multipliers that HF applies after the Linear and not by those applied to its input.
 /// </summary>
-public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint)
+public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint, PrecisionPolicy policy, QuantizationSettings quantization)
 {
     private readonly FalconH1Config _c = checkpoint.Config;
+
+    /// <summary>The precision each weight got, by name (recorded in the manifest).</summary>
+    public Dictionary<string, string> Precisions { get; } = new(StringComparer.Ordinal);
 
     private TensorEntry T(string name) => checkpoint[name];
 
@@ -22,19 +27,46 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint)
 
     private Value Matrix(string name, params RowSource[] sources) => g.Initializer(name, new FoldedTensor(sources, transpose: true));
 
+    /// <summary>A Linear layer's weight in the precision the policy gives its name.</summary>
+    private LinearWeight Linear(string name, WeightKind kind, params RowSource[] sources)
+    {
+        var precision = policy.For(name, kind, (int)sources[0].Columns);
+        Precisions[name] = precision.Name();
+        if (!precision.IsQuantized()) return new DenseLinear(Matrix(name, sources));
+        var weight = new QuantizedWeight(sources, quantization.Quantizer(precision));
+        return new QuantizedLinear(g.Initializer(name + ".quantized", weight.Packed), g.Initializer(name + ".scales", weight.Scales),
+            weight.ZeroPoints is null ? null : g.Initializer(name + ".zero_points", weight.ZeroPoints),
+            weight.Columns, weight.Rows, precision.Bits(), quantization.BlockSize, quantization.AccuracyLevel);
+    }
+
     private Value Vector(string name, params RowSource[] sources) => g.Initializer(name, new FoldedTensor(sources, transpose: false, [sources.Sum(s => s.Rows)]));
 
     private static Func<int, double> Constant(double scale) => _ => scale;
 
-    /// <summary>embedding_multiplier folded into the table: Gather then scale = scale then Gather.</summary>
-    public Value Embedding() => g.Initializer("model.embed_tokens.weight",
-        new FoldedTensor([new RowSource(T(FalconH1Tensors.Embedding), Constant(_c.EmbeddingMultiplier))], transpose: false));
+    /// <summary>
+    /// embedding_multiplier folded into the table: Gather then scale = scale then Gather. A quantized table is
+    /// quantized along the hidden axis, so a gathered row dequantizes to the row the dense table holds.
+    /// </summary>
+    public EmbeddingWeight Embedding()
+    {
+        const string name = "model.embed_tokens.weight";
+        var source = new RowSource(T(FalconH1Tensors.Embedding), Constant(_c.EmbeddingMultiplier));
+        var precision = policy.For(name, WeightKind.Embedding, _c.HiddenSize);
+        Precisions[name] = precision.Name();
+        if (!precision.IsQuantized()) return new DenseEmbedding(g.Initializer(name, new FoldedTensor([source], transpose: false)));
+        var weight = new QuantizedWeight([source], quantization.Quantizer(precision), forGather: true);
+        return new QuantizedEmbedding(g.Initializer(name + ".quantized", weight.Packed), g.Initializer(name + ".scales", weight.Scales),
+            weight.ZeroPoints is null ? null : g.Initializer(name + ".zero_points", weight.ZeroPoints), precision.Bits(), quantization.BlockSize);
+    }
 
-    /// <summary>lm_head_multiplier folded into the output matrix (the embedding table when tied).</summary>
-    public Value LmHead()
+    /// <summary>
+    /// lm_head_multiplier folded into the output matrix. With tied embeddings the matrix is built from the
+    /// embedding table again (with its own multiplier folded), so both stay exact, at the cost of a second copy.
+    /// </summary>
+    public LinearWeight LmHead()
     {
         var source = _c.TieWordEmbeddings ? T(FalconH1Tensors.Embedding) : T(FalconH1Tensors.LmHead);
-        return Matrix("lm_head.weight", new RowSource(source, Constant(_c.LmHeadMultiplier)));
+        return Linear("lm_head.weight", WeightKind.LmHead, new RowSource(source, Constant(_c.LmHeadMultiplier)));
     }
 
     public Value FinalNorm() => Vector("model.final_layernorm.weight", new RowSource(T(FalconH1Tensors.FinalNorm)));
@@ -51,11 +83,11 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint)
     public AttentionWeights Attention(int i)
     {
         double input = _c.AttentionInMultiplier, key = _c.KeyMultiplier, scale = 1.0 / Math.Sqrt(_c.HeadDim);
-        var qkv = Matrix($"model.layers.{i}.self_attn.qkv_proj.weight",
+        var qkv = Linear($"model.layers.{i}.self_attn.qkv_proj.weight", WeightKind.Linear,
             new RowSource(L(i, "self_attn.q_proj.weight"), Constant(input * scale)),
             new RowSource(L(i, "self_attn.k_proj.weight"), Constant(input * key)),
             new RowSource(L(i, "self_attn.v_proj.weight"), Constant(input)));
-        var output = Matrix($"model.layers.{i}.self_attn.o_proj.weight", new RowSource(L(i, "self_attn.o_proj.weight"), Constant(_c.AttentionOutMultiplier)));
+        var output = Linear($"model.layers.{i}.self_attn.o_proj.weight", WeightKind.Linear, new RowSource(L(i, "self_attn.o_proj.weight"), Constant(_c.AttentionOutMultiplier)));
         Value? qkvBias = null, outputBias = null;
         if (_c.AttentionBias)
         {
@@ -78,7 +110,7 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint)
         var mup = MupVector();
         double ssmIn = _c.SsmInMultiplier, ssmOut = _c.SsmOutMultiplier;
         string prefix = $"model.layers.{i}.mamba.";
-        var inProj = Matrix(prefix + "in_proj.weight", new RowSource(L(i, "mamba.in_proj.weight"), row => ssmIn * mup(row)));
+        var inProj = Linear(prefix + "in_proj.weight", WeightKind.Linear, new RowSource(L(i, "mamba.in_proj.weight"), row => ssmIn * mup(row)));
         Value? inBias = OptionalL(i, "mamba.in_proj.bias") is { } ib ? Vector(prefix + "in_proj.bias", new RowSource(ib, mup)) : null;
         var convEntry = L(i, "mamba.conv1d.weight");
         var conv = g.Initializer(prefix + "conv1d.weight", new FoldedTensor([new RowSource(convEntry)], transpose: false, convEntry.Shape));
@@ -87,7 +119,7 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint)
         var aLog = Vector(prefix + "A_log", new RowSource(L(i, "mamba.A_log")));
         var d = Vector(prefix + "D", new RowSource(L(i, "mamba.D")));
         Value? norm = OptionalL(i, "mamba.norm.weight") is { } nw ? Vector(prefix + "norm.weight", new RowSource(nw)) : null;
-        var outProj = Matrix(prefix + "out_proj.weight", new RowSource(L(i, "mamba.out_proj.weight"), Constant(ssmOut)));
+        var outProj = Linear(prefix + "out_proj.weight", WeightKind.Linear, new RowSource(L(i, "mamba.out_proj.weight"), Constant(ssmOut)));
         Value? outBias = OptionalL(i, "mamba.out_proj.bias") is { } ob ? Vector(prefix + "out_proj.bias", new RowSource(ob, Constant(ssmOut))) : null;
         return new Mamba2Weights(inProj, inBias, conv, convBias, dtBias, aLog, d, norm, outProj, outBias);
     }
@@ -97,10 +129,10 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint)
     {
         double gate = _c.MlpMultipliers[0], down = _c.MlpMultipliers[1];
         string prefix = $"model.layers.{i}.feed_forward.";
-        var gateUp = Matrix(prefix + "gate_up_proj.weight",
+        var gateUp = Linear(prefix + "gate_up_proj.weight", WeightKind.Linear,
             new RowSource(L(i, "feed_forward.gate_proj.weight"), Constant(gate)),
             new RowSource(L(i, "feed_forward.up_proj.weight")));
-        var downProj = Matrix(prefix + "down_proj.weight", new RowSource(L(i, "feed_forward.down_proj.weight"), Constant(down)));
+        var downProj = Linear(prefix + "down_proj.weight", WeightKind.Linear, new RowSource(L(i, "feed_forward.down_proj.weight"), Constant(down)));
         Value? gateUpBias = null, downBias = null;
         if (_c.MlpBias)
         {

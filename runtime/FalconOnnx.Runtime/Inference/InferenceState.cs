@@ -155,6 +155,19 @@ public sealed class InferenceState : IDisposable
     /// position, [batch, vocab]. The span is valid until the next call.
     /// </summary>
     public ReadOnlySpan<float> Forward(ReadOnlySpan<long> ids, ReadOnlySpan<long> real, int tokensPerRow)
+        => Run(ids, real, tokensPerRow, everyPosition: false);
+
+    /// <summary>
+    /// Like <see cref="Forward"/> but returns the logits of every new position, [batch, tokens, vocab] (for
+    /// evaluation by teacher forcing). Needs an export with logits for all positions.
+    /// </summary>
+    public ReadOnlySpan<float> ForwardEveryPosition(ReadOnlySpan<long> ids, ReadOnlySpan<long> real, int tokensPerRow)
+    {
+        if (!_allLogits) throw new FalconModelException($"{_model.Folder}: this export returns the last position's logits only (logits \"{_model.Manifest.Graph.Logits}\")");
+        return Run(ids, real, tokensPerRow, everyPosition: true);
+    }
+
+    private ReadOnlySpan<float> Run(ReadOnlySpan<long> ids, ReadOnlySpan<long> real, int tokensPerRow, bool everyPosition)
     {
         int t = tokensPerRow;
         if (t < 1) throw new ArgumentOutOfRangeException(nameof(tokensPerRow), $"{t} tokens per row");
@@ -197,8 +210,16 @@ public sealed class InferenceState : IDisposable
         if (!_sharedKv) SwapKv();
 
         if (t == 1 || !_allLogits) return _logits.Slice(0, Batch * _d.VocabSize);
-        var last = _lastLogits.Span;
         int vocab = _d.VocabSize;
+        if (everyPosition)
+        {
+            // Kept until the next call, which replaces it.
+            _everyPosition?.Dispose();
+            _everyPosition = _prefillLogits;
+            _prefillLogits = null;
+            return _everyPosition!.Slice(0, Batch * t * vocab);
+        }
+        var last = _lastLogits.Span;
         for (int b = 0; b < Batch; b++)
             _prefillLogits!.Slice(((long)b * t + t - 1) * vocab, vocab).CopyTo(last.Slice(b * vocab, vocab));
         _prefillLogits!.Dispose();
@@ -207,6 +228,7 @@ public sealed class InferenceState : IDisposable
     }
 
     private NativeBuffer<float>? _prefillLogits;
+    private NativeBuffer<float>? _everyPosition;
 
     /// <summary>An export with logits for every position needs [batch, t, vocab] for a prefill call, only for that call.</summary>
     private OrtValue PrefillLogits(int t)
@@ -306,6 +328,7 @@ public sealed class InferenceState : IDisposable
         _logits.Dispose();
         _lastLogits.Dispose();
         _prefillLogits?.Dispose();
+        _everyPosition?.Dispose();
         _zeros?.Dispose();
     }
 

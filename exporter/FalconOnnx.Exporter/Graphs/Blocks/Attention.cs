@@ -3,7 +3,7 @@ using FalconOnnx.Onnx;
 namespace FalconOnnx.Graphs.Blocks;
 
 /// <summary>q|k|v fused into one [hidden, q + 2·kv] matrix; scale, attention_in and key multipliers folded in.</summary>
-public sealed record AttentionWeights(Value Qkv, Value? QkvBias, Value Output, Value? OutputBias);
+public sealed record AttentionWeights(LinearWeight Qkv, Value? QkvBias, LinearWeight Output, Value? OutputBias);
 
 /// <summary>The cache of one layer: past inputs and the names of the present outputs.</summary>
 public sealed record KvCache(Value PastKey, Value PastValue, string PresentKeyName, string PresentValueName);

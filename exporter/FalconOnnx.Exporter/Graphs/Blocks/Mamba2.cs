@@ -7,8 +7,8 @@ namespace FalconOnnx.Graphs.Blocks;
 /// Weights of one Mamba-2 mixer. in_proj already carries ssm_in_multiplier and the μP vector, out_proj the
 /// ssm_out_multiplier; A_log and D are per head ([heads]).
 /// </summary>
-public sealed record Mamba2Weights(Value InProj, Value? InProjBias, Value ConvWeight, Value? ConvBias, Value DtBias,
-    Value ALog, Value D, Value? NormWeight, Value OutProj, Value? OutProjBias)
+public sealed record Mamba2Weights(LinearWeight InProj, Value? InProjBias, Value ConvWeight, Value? ConvBias, Value DtBias,
+    Value ALog, Value D, Value? NormWeight, LinearWeight OutProj, Value? OutProjBias)
 {
     /// <summary>A = −exp(A_log), computed in the graph in float32 as HF does (ONNX Runtime folds it at load).</summary>
     public Value A(GraphBuilder g) => g.Neg(g.Exp(ALog));

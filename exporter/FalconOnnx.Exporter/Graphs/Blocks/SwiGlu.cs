@@ -2,8 +2,8 @@ using FalconOnnx.Onnx;
 
 namespace FalconOnnx.Graphs.Blocks;
 
-/// <summary>gate and up fused into one [hidden, 2·intermediate] matrix (gate first); μP folded into the weights.</summary>
-public sealed record SwiGluWeights(Value GateUp, Value? GateUpBias, Value Down, Value? DownBias);
+/// <summary>gate and up fused into one [hidden, 2·intermediate] projection (gate first); μP folded into the weights.</summary>
+public sealed record SwiGluWeights(LinearWeight GateUp, Value? GateUpBias, LinearWeight Down, Value? DownBias);
 
 /// <summary>SwiGLU feed-forward: down( up(x) · SiLU(gate(x)) ).</summary>
 public static class SwiGlu
@@ -16,12 +16,73 @@ public static class SwiGlu
     }
 }
 
-/// <summary>y = x · W (+ b) with W stored [in, out].</summary>
+/// <summary>y = x · W (+ b).</summary>
 public static class Linear
 {
-    public static Value Build(GraphBuilder g, Value x, Value weight, Value? bias)
+    public static Value Build(GraphBuilder g, Value x, LinearWeight weight, Value? bias)
     {
-        var y = g.MatMul(x, weight);
+        var y = weight.Apply(g, x);
         return bias is null ? y : g.Add(y, bias);
+    }
+}
+
+/// <summary>The weight of a Linear layer, dense or quantized; it knows the operator that applies it.</summary>
+public abstract record LinearWeight
+{
+    public abstract Value Apply(GraphBuilder g, Value x);
+}
+
+/// <summary>A dense weight stored [in, out] for MatMul.</summary>
+public sealed record DenseLinear(Value Weight) : LinearWeight
+{
+    public override Value Apply(GraphBuilder g, Value x) => g.MatMul(x, Weight);
+}
+
+/// <summary>
+/// A block-quantized weight for com.microsoft.MatMulNBits (packed [out, blocks, bytes], scales, zero points).
+/// <paramref name="AccuracyLevel"/> 4 lets the CPU kernel quantize activations to int8 (fastest).
+/// </summary>
+public sealed record QuantizedLinear(Value Packed, Value Scales, Value? ZeroPoints, int In, int Out, int Bits, int BlockSize, int AccuracyLevel) : LinearWeight
+{
+    public override Value Apply(GraphBuilder g, Value x)
+    {
+        g.Import("com.microsoft", 1);
+        return g.Node("MatMulNBits", ZeroPoints is null ? [x, Packed, Scales] : [x, Packed, Scales, ZeroPoints], 1,
+            new Dictionary<string, object>
+            {
+                ["K"] = (long)In,
+                ["N"] = (long)Out,
+                ["bits"] = (long)Bits,
+                ["block_size"] = (long)BlockSize,
+                ["accuracy_level"] = (long)AccuracyLevel,
+            }, "com.microsoft")[0];
+    }
+}
+
+/// <summary>The token embedding table, dense or block-quantized.</summary>
+public abstract record EmbeddingWeight
+{
+    public abstract Value Lookup(GraphBuilder g, Value ids);
+}
+
+public sealed record DenseEmbedding(Value Table) : EmbeddingWeight
+{
+    public override Value Lookup(GraphBuilder g, Value ids) => g.Gather(Table, ids);
+}
+
+/// <summary>com.microsoft.GatherBlockQuantized over a table quantized along the hidden axis.</summary>
+public sealed record QuantizedEmbedding(Value Packed, Value Scales, Value? ZeroPoints, int Bits, int BlockSize) : EmbeddingWeight
+{
+    public override Value Lookup(GraphBuilder g, Value ids)
+    {
+        g.Import("com.microsoft", 1);
+        return g.Node("GatherBlockQuantized", ZeroPoints is null ? [Packed, ids, Scales] : [Packed, ids, Scales, ZeroPoints], 1,
+            new Dictionary<string, object>
+            {
+                ["bits"] = (long)Bits,
+                ["block_size"] = (long)BlockSize,
+                ["gather_axis"] = 0L,
+                ["quantize_axis"] = 1L,
+            }, "com.microsoft")[0];
     }
 }

@@ -1,0 +1,114 @@
+using System.Text.RegularExpressions;
+using FalconOnnx.Graphs.Quantization;
+
+namespace FalconOnnx.Export;
+
+/// <summary>How weights are stored.</summary>
+public enum Precision
+{
+    Fp32,
+    Fp16,
+    Bf16,
+    Int8,
+    Int4,
+}
+
+/// <summary>The device an export is meant for.</summary>
+public enum TargetDevice
+{
+    Cpu,
+    Cuda,
+}
+
+public static class PrecisionNames
+{
+    public static string Name(this Precision p) => p.ToString().ToLowerInvariant();
+
+    public static Precision Parse(string text, string option = "--precision") => text.ToLowerInvariant() switch
+    {
+        "fp32" or "float32" => Precision.Fp32,
+        "fp16" or "float16" => Precision.Fp16,
+        "bf16" or "bfloat16" => Precision.Bf16,
+        "int8" => Precision.Int8,
+        "int4" => Precision.Int4,
+        _ => throw new FalconOnnxException($"{option}: unknown precision '{text}' (expected fp32, fp16, bf16, int8 or int4)"),
+    };
+
+    public static bool IsQuantized(this Precision p) => p is Precision.Int8 or Precision.Int4;
+
+    public static int Bits(this Precision p) => p switch
+    {
+        Precision.Int8 => 8,
+        Precision.Int4 => 4,
+        _ => throw new ArgumentOutOfRangeException(nameof(p)),
+    };
+}
+
+/// <summary>What a weight is, for the precision policy.</summary>
+public enum WeightKind
+{
+    /// <summary>A projection inside a layer (attention, Mamba-2 in/out, MLP).</summary>
+    Linear,
+    LmHead,
+    Embedding,
+}
+
+/// <summary>
+/// The precision of each weight: a default per kind of weight for the export's precision, then the user's
+/// overrides (<c>pattern=precision</c>, '*' matching any text, first match wins) on the weight's name in the
+/// export (e.g. <c>*.mamba.in_proj.weight=int8</c>, <c>lm_head.weight=int4</c>). Defaults: int8 everything
+/// int8; int4 the layer projections in int4, but int8 for the embedding and lm_head, which every token goes
+/// through, and for projections narrower than <see cref="NarrowInput"/> inputs, where the int4 rounding errors
+/// of a few terms do not average out and the bytes saved are negligible. Norms, conv, A_log, D and dt_bias
+/// always stay float32.
+/// </summary>
+public sealed class PrecisionPolicy
+{
+    private readonly List<(Regex Pattern, string Text, Precision Precision)> _overrides = [];
+
+    public PrecisionPolicy(Precision precision, IEnumerable<string>? overrides = null)
+    {
+        Precision = precision;
+        foreach (string entry in overrides ?? [])
+        {
+            int equals = entry.LastIndexOf('=');
+            if (equals <= 0 || equals == entry.Length - 1)
+                throw new FalconOnnxException($"--tensor-precision: '{entry}' is not pattern=precision (e.g. *.mamba.in_proj.weight=int8)");
+            string pattern = entry[..equals];
+            var target = PrecisionNames.Parse(entry[(equals + 1)..], "--tensor-precision");
+            if (target.IsQuantized() != precision.IsQuantized() && target != Precision.Fp32)
+                throw new FalconOnnxException($"--tensor-precision: '{entry}' mixes {target.Name()} into a {precision.Name()} export (quantized exports take int8, int4 or fp32 per tensor)");
+            _overrides.Add((new Regex("^" + Regex.Escape(pattern).Replace("\\*", ".*") + "$"), pattern, target));
+        }
+    }
+
+    public Precision Precision { get; }
+
+    public IReadOnlyList<string> Overrides => _overrides.Select(o => $"{o.Text}={o.Precision.Name()}").ToList();
+
+    /// <summary>Projections with fewer inputs than this stay int8 in an int4 export.</summary>
+    public const int NarrowInput = 256;
+
+    public Precision For(string name, WeightKind kind, int inputWidth)
+    {
+        foreach (var (pattern, _, precision) in _overrides)
+            if (pattern.IsMatch(name)) return precision;
+        return Precision == Precision.Int4 && (kind != WeightKind.Linear || inputWidth < NarrowInput) ? Precision.Int8 : Precision;
+    }
+}
+
+/// <summary>The block quantization settings of an export.</summary>
+public sealed record QuantizationSettings(int BlockSize = 32, bool Symmetric = true, int AccuracyLevel = 4)
+{
+    public static readonly int[] BlockSizes = [16, 32, 64, 128];
+
+    public BlockQuantizer Quantizer(Precision precision) => new(precision.Bits(), BlockSize, Symmetric);
+
+    public void Validate()
+    {
+        if (!BlockSizes.Contains(BlockSize))
+            throw new FalconOnnxException($"--block-size: {BlockSize} is not supported (expected one of {string.Join(", ", BlockSizes)})");
+        if (AccuracyLevel is < 0 or > 4)
+            throw new FalconOnnxException($"--accuracy-level: {AccuracyLevel} is outside 0..4");
+    }
+}
