@@ -33,7 +33,10 @@ public sealed record ExportOptions
     public AttentionLowering? Attention { get; init; }
 
     public AttentionLowering ResolveAttention(int headDim) => Attention
-        ?? (Ssm == SsmLowering.Onnx || headDim % 8 != 0 ? AttentionLowering.Concat : AttentionLowering.Gqa);
+        ?? (Ssm == SsmLowering.Onnx || headDim % 8 != 0 || GqaLacksKernels ? AttentionLowering.Concat : AttentionLowering.Gqa);
+
+    /// <summary>CUDA's GroupQueryAttention has float16 and bfloat16 kernels only.</summary>
+    private bool GqaLacksKernels => Target == TargetDevice.Cuda && Precision is not (Precision.Fp16 or Precision.Bf16);
 
     /// <summary>Replace an existing output folder.</summary>
     public bool Force { get; init; }
@@ -75,8 +78,8 @@ public sealed record ExportOptions
     public void Validate(FalconOnnx.Checkpoints.FalconH1Config config)
     {
         int headDim = config.HeadDim;
-        if (Precision is Precision.Fp16 or Precision.Bf16 && Target == TargetDevice.Cpu)
-            throw new FalconOnnxException($"--precision {Precision.Name()} --ep cpu: ONNX Runtime's CPU kernels for LinearAttention, CausalConvWithState and CumSum have no {Precision.Name()}; export {Precision.Name()} for --ep cuda, or use fp32, int8 or int4 for the CPU");
+        if (Precision == Precision.Bf16 && Target == TargetDevice.Cpu)
+            throw new FalconOnnxException("--precision bf16 --ep cpu: ONNX Runtime's CPU kernels have no bfloat16 for this graph (Where, MatMul, GroupQueryAttention); export bf16 for --ep cuda, or use fp32, fp16, int8 or int4 for the CPU");
         if (Precision.IsQuantized())
         {
             Quantization.Validate();
@@ -93,6 +96,8 @@ public sealed record ExportOptions
             throw new FalconOnnxException("--ssm onnx writes standard ONNX operators only; it cannot be combined with --attention gqa (a com.microsoft operator)");
         if (Ssm == SsmLowering.Custom && !File.Exists(Mamba2CustomCore.BuiltLibraryPath))
             throw new FalconOnnxException($"--ssm custom: the operator library {Mamba2CustomCore.BuiltLibraryPath} was not built (the build needs cmake and a C++17 compiler; see custom-ops/)");
+        if (Attention == AttentionLowering.Gqa && GqaLacksKernels)
+            throw new FalconOnnxException($"--attention gqa --ep cuda: CUDA's GroupQueryAttention has no {Precision.Name()} kernel; use --attention concat or --precision fp16/bf16");
         if (Attention == AttentionLowering.Gqa && headDim % 8 != 0)
             throw new FalconOnnxException($"--attention gqa: config.json field 'head_dim' is {headDim}; GroupQueryAttention needs a multiple of 8 (use --attention concat)");
     }

@@ -45,7 +45,13 @@ public static class FalconH1Exporter
         var attention = options.CreateAttentionCore(checkpoint.Config.HeadDim);
         var policy = new PrecisionPolicy(options.Precision, options.TensorPrecisions);
         FalconH1Weights? weights = null;
-        var graph = FalconH1Graph.Build(checkpoint, core, attention, g => weights = new FalconH1Weights(g, checkpoint, policy, options.Quantization));
+        var compute = options.Precision switch
+        {
+            Precision.Fp16 => ElementType.Float16,
+            Precision.Bf16 => ElementType.BFloat16,
+            _ => ElementType.Float,
+        };
+        var graph = FalconH1Graph.Build(checkpoint, core, attention, g => weights = new FalconH1Weights(g, checkpoint, policy, options.Quantization, compute), compute);
         progress?.Invoke(new ExportProgress("weights", null, 0, graph.Initializers.Count, 0, 0));
         OnnxModelWriter.Write(graph, folder.Staging, ModelFileName, DataFileName,
             new Dictionary<string, string> { ["falcon_onnx.abi_version"] = ModelManifest.CurrentAbiVersion.ToString() },
@@ -66,7 +72,7 @@ public static class FalconH1Exporter
             File.Copy(Mamba2CustomCore.BuiltLibraryPath, Path.Combine(folder.Staging, library));
         }
         bool hasData = File.Exists(Path.Combine(folder.Staging, DataFileName));
-        var manifest = Manifest(config, core.Name, attention, graph, checksums.GetAwaiter().GetResult(), hasData, library, options, weights!.Precisions);
+        var manifest = Manifest(config, core.Name, attention, graph, checksums.GetAwaiter().GetResult(), hasData, library, options, weights!.Precisions, compute.OnnxName());
         WriteText(Path.Combine(folder.Staging, ModelManifest.FileName), manifest.ToJson());
         WriteText(Path.Combine(folder.Staging, GenAiConfigFileName), GenAiConfig.Create(config, manifest).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         cancellationToken.ThrowIfCancellationRequested();
@@ -80,7 +86,7 @@ public static class FalconH1Exporter
     private static void WriteText(string path, string text) => File.WriteAllText(path, text + "\n");
 
     private static ModelManifest Manifest(FalconH1Config c, string ssm, IAttentionCore attention, GraphBuilder graph,
-        List<ManifestFile> sources, bool hasData, string? library, ExportOptions options, Dictionary<string, string> precisions) => new()
+        List<ManifestFile> sources, bool hasData, string? library, ExportOptions options, Dictionary<string, string> precisions, string kvDtype) => new()
     {
         Format = "falcon-onnx",
         AbiVersion = ModelManifest.CurrentAbiVersion,
@@ -93,7 +99,7 @@ public static class FalconH1Exporter
             IrVersion = OnnxModelWriter.IrVersion,
             Opsets = graph.OpsetImports.ToDictionary(o => o.Key == "" ? "ai.onnx" : o.Key, o => o.Value),
             Logits = "all",
-            KvDtype = "float32",
+            KvDtype = kvDtype,
             StateDtype = "float32",
             Attention = attention.Name,
             PastPresentShareBuffer = attention.SharesKvBuffer,

@@ -13,7 +13,10 @@ public static class FalconH1Graph
     public const int Opset = 21;
 
     /// <param name="weights">Makes the initializers in the precision the export asks for.</param>
-    public static GraphBuilder Build(Checkpoint checkpoint, IMamba2Core mamba, IAttentionCore attentionCore, Func<GraphBuilder, FalconH1Weights> weights)
+    /// <param name="compute">Activations and KV cache: float32, or float16/bfloat16 for CUDA exports. Mamba-2
+    /// states and logits are float32 whatever it is.</param>
+    public static GraphBuilder Build(Checkpoint checkpoint, IMamba2Core mamba, IAttentionCore attentionCore, Func<GraphBuilder, FalconH1Weights> weights,
+        ElementType compute = ElementType.Float)
     {
         var c = checkpoint.Config;
         var g = new GraphBuilder("main");
@@ -25,12 +28,12 @@ public static class FalconH1Graph
         var inputIds = g.Input("input_ids", ElementType.Int64, "batch_size", "sequence_length");
         var attentionMask = g.Input("attention_mask", ElementType.Int64, "batch_size", "total_sequence_length");
         var positionIds = g.Input("position_ids", ElementType.Int64, "batch_size", "sequence_length");
-        var layers = Enumerable.Range(0, c.NumHiddenLayers).Select(i => LayerInputs(g, c, i)).ToArray();
+        var layers = Enumerable.Range(0, c.NumHiddenLayers).Select(i => LayerInputs(g, c, i, compute)).ToArray();
 
         var newTokens = g.ShapeOf(inputIds, 1);
         var totalTokens = g.ShapeOf(attentionMask, 1);
-        var context = new AttentionContext(Rope.Build(g, positionIds, c.HeadDim, c.RopeTheta),
-            Attention.Bias(g, attentionMask, newTokens, totalTokens), newTokens, totalTokens, g.ShapeOf(inputIds, 0));
+        var context = new AttentionContext(Rope.Build(g, positionIds, c.HeadDim, c.RopeTheta, compute),
+            Attention.Bias(g, attentionMask, newTokens, totalTokens, compute), newTokens, totalTokens, g.ShapeOf(inputIds, 0), compute);
         var newTokenMask = g.Slice(attentionMask, g.Sub(totalTokens, newTokens), totalTokens, g.Constant(1L));
         var mambaMask = g.Unsqueeze(g.Cast(newTokenMask, ElementType.Float), -1);
 
@@ -39,22 +42,23 @@ public static class FalconH1Graph
         {
             using var scope = g.Scope($"layers.{i}");
             var (kv, state) = layers[i];
-            var u = RmsNorm.Build(g, h, w.InputNorm(i), c.RmsNormEps);
-            var m = Mamba2.Build(g, mamba, w.Mamba(i), mixer, u, mambaMask, state, out _, out _);
+            var u = RmsNorm.Build(g, h, w.InputNorm(i), c.RmsNormEps, compute);
+            var m = Mamba2.Build(g, mamba, w.Mamba(i), mixer, u, mambaMask, state, out _, out _, compute);
             var a = Attention.Build(g, attentionCore, w.Attention(i), attention, u, kv, context);
             h = g.Add(h, g.Add(m, a));
-            h = g.Add(h, SwiGlu.Build(g, w.FeedForward(i), RmsNorm.Build(g, h, w.PreFeedForwardNorm(i), c.RmsNormEps), c.IntermediateSize));
+            h = g.Add(h, SwiGlu.Build(g, w.FeedForward(i), RmsNorm.Build(g, h, w.PreFeedForwardNorm(i), c.RmsNormEps, compute), c.IntermediateSize));
         }
-        var logits = Linear.Build(g, RmsNorm.Build(g, h, w.FinalNorm(), c.RmsNormEps), w.LmHead(), null);
+        var logits = Linear.Build(g, RmsNorm.Build(g, h, w.FinalNorm(), c.RmsNormEps, compute), w.LmHead(), null);
+        if (compute != ElementType.Float) logits = g.Cast(logits, ElementType.Float);
         g.ListOutputFirst(g.Output(logits, "logits", ElementType.Float, "batch_size", "sequence_length", c.VocabSize));
-        AnnotatePresentOutputs(g, c, attentionCore.SharesKvBuffer);
+        AnnotatePresentOutputs(g, c, attentionCore.SharesKvBuffer, compute);
         return g;
     }
 
-    private static (KvCache, Mamba2State) LayerInputs(GraphBuilder g, FalconH1Config c, int i)
+    private static (KvCache, Mamba2State) LayerInputs(GraphBuilder g, FalconH1Config c, int i, ElementType kv)
     {
-        var key = g.Input($"past_key_values.{i}.key", ElementType.Float, "batch_size", c.NumKeyValueHeads, "past_sequence_length", c.HeadDim);
-        var value = g.Input($"past_key_values.{i}.value", ElementType.Float, "batch_size", c.NumKeyValueHeads, "past_sequence_length", c.HeadDim);
+        var key = g.Input($"past_key_values.{i}.key", kv, "batch_size", c.NumKeyValueHeads, "past_sequence_length", c.HeadDim);
+        var value = g.Input($"past_key_values.{i}.value", kv, "batch_size", c.NumKeyValueHeads, "past_sequence_length", c.HeadDim);
         var conv = g.Input($"past_key_values.{i}.conv_state", ElementType.Float, "batch_size", c.ConvDim, c.MambaDConv - 1);
         var recurrent = g.Input($"past_key_values.{i}.recurrent_state", ElementType.Float, "batch_size", c.MambaNHeads, c.MambaDState, c.MambaDHead);
         return (new KvCache(key, value, $"present.{i}.key", $"present.{i}.value"),
@@ -62,7 +66,7 @@ public static class FalconH1Graph
     }
 
     /// <summary>Types and shapes of the present outputs, as model-abi.md declares them.</summary>
-    private static void AnnotatePresentOutputs(GraphBuilder g, FalconH1Config c, bool sharedKv)
+    private static void AnnotatePresentOutputs(GraphBuilder g, FalconH1Config c, bool sharedKv, ElementType kv)
     {
         // A shared KV buffer keeps its (maximum) length; otherwise present holds past + new tokens.
         string kvLength = sharedKv ? "present_sequence_length" : "total_sequence_length";
@@ -70,7 +74,7 @@ public static class FalconH1Graph
         {
             string name = output.Name;
             if (name.EndsWith(".key", StringComparison.Ordinal) || name.EndsWith(".value", StringComparison.Ordinal))
-                g.Annotate(output, ElementType.Float, "batch_size", c.NumKeyValueHeads, kvLength, c.HeadDim);
+                g.Annotate(output, kv, "batch_size", c.NumKeyValueHeads, kvLength, c.HeadDim);
             else if (name.EndsWith(".conv_state", StringComparison.Ordinal))
                 g.Annotate(output, ElementType.Float, "batch_size", c.ConvDim, c.MambaDConv - 1);
             else if (name.EndsWith(".recurrent_state", StringComparison.Ordinal))

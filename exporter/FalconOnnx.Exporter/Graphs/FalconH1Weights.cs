@@ -12,7 +12,10 @@ namespace FalconOnnx.Graphs;
 /// which equals scaling that Linear's output; a bias belongs to the Linear, so it is scaled by the
 /// multipliers that HF applies after the Linear and not by those applied to its input.
 /// </summary>
-public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint, PrecisionPolicy policy, QuantizationSettings quantization)
+/// <param name="compute">Element type of the dense weights the activations meet (projections, embedding, layer norms
+/// and Linear biases); the Mamba-2 mixer's own parameters stay float32, as its computation does.</param>
+public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint, PrecisionPolicy policy, QuantizationSettings quantization,
+    ElementType compute = ElementType.Float)
 {
     private readonly FalconH1Config _c = checkpoint.Config;
 
@@ -25,7 +28,11 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint, Preci
 
     private TensorEntry? OptionalL(int layer, string suffix) => checkpoint.Optional(FalconH1Tensors.Layer(layer, suffix));
 
-    private Value Matrix(string name, params RowSource[] sources) => g.Initializer(name, new FoldedTensor(sources, transpose: true));
+    private Value Matrix(string name, params RowSource[] sources) => g.Initializer(name, new FoldedTensor(sources, transpose: true, type: compute));
+
+    /// <summary>A vector the activations meet (norm weight, Linear bias): in the compute type.</summary>
+    private Value TypedVector(string name, params RowSource[] sources) =>
+        g.Initializer(name, new FoldedTensor(sources, transpose: false, [sources.Sum(s => s.Rows)], compute));
 
     /// <summary>A Linear layer's weight in the precision the policy gives its name.</summary>
     private LinearWeight Linear(string name, WeightKind kind, params RowSource[] sources)
@@ -53,7 +60,7 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint, Preci
         var source = new RowSource(T(FalconH1Tensors.Embedding), Constant(_c.EmbeddingMultiplier));
         var precision = policy.For(name, WeightKind.Embedding, _c.HiddenSize);
         Precisions[name] = precision.Name();
-        if (!precision.IsQuantized()) return new DenseEmbedding(g.Initializer(name, new FoldedTensor([source], transpose: false)));
+        if (!precision.IsQuantized()) return new DenseEmbedding(g.Initializer(name, new FoldedTensor([source], transpose: false, type: compute)));
         var weight = new QuantizedWeight([source], quantization.Quantizer(precision), forGather: true);
         return new QuantizedEmbedding(g.Initializer(name + ".quantized", weight.Packed), g.Initializer(name + ".scales", weight.Scales),
             weight.ZeroPoints is null ? null : g.Initializer(name + ".zero_points", weight.ZeroPoints), precision.Bits(), quantization.BlockSize);
@@ -69,11 +76,11 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint, Preci
         return Linear("lm_head.weight", WeightKind.LmHead, new RowSource(source, Constant(_c.LmHeadMultiplier)));
     }
 
-    public Value FinalNorm() => Vector("model.final_layernorm.weight", new RowSource(T(FalconH1Tensors.FinalNorm)));
+    public Value FinalNorm() => TypedVector("model.final_layernorm.weight", new RowSource(T(FalconH1Tensors.FinalNorm)));
 
-    public Value InputNorm(int i) => Vector($"model.layers.{i}.input_layernorm.weight", new RowSource(L(i, "input_layernorm.weight")));
+    public Value InputNorm(int i) => TypedVector($"model.layers.{i}.input_layernorm.weight", new RowSource(L(i, "input_layernorm.weight")));
 
-    public Value PreFeedForwardNorm(int i) => Vector($"model.layers.{i}.pre_ff_layernorm.weight", new RowSource(L(i, "pre_ff_layernorm.weight")));
+    public Value PreFeedForwardNorm(int i) => TypedVector($"model.layers.{i}.pre_ff_layernorm.weight", new RowSource(L(i, "pre_ff_layernorm.weight")));
 
     /// <summary>
     /// q|k|v fused. attention_in_multiplier scales the input of all three (weights only, not biases);
@@ -91,11 +98,11 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint, Preci
         Value? qkvBias = null, outputBias = null;
         if (_c.AttentionBias)
         {
-            qkvBias = Vector($"model.layers.{i}.self_attn.qkv_proj.bias",
+            qkvBias = TypedVector($"model.layers.{i}.self_attn.qkv_proj.bias",
                 new RowSource(L(i, "self_attn.q_proj.bias"), Constant(scale)),
                 new RowSource(L(i, "self_attn.k_proj.bias"), Constant(key)),
                 new RowSource(L(i, "self_attn.v_proj.bias")));
-            outputBias = Vector($"model.layers.{i}.self_attn.o_proj.bias", new RowSource(L(i, "self_attn.o_proj.bias"), Constant(_c.AttentionOutMultiplier)));
+            outputBias = TypedVector($"model.layers.{i}.self_attn.o_proj.bias", new RowSource(L(i, "self_attn.o_proj.bias"), Constant(_c.AttentionOutMultiplier)));
         }
         return new AttentionWeights(qkv, qkvBias, output, outputBias);
     }
@@ -111,7 +118,7 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint, Preci
         double ssmIn = _c.SsmInMultiplier, ssmOut = _c.SsmOutMultiplier;
         string prefix = $"model.layers.{i}.mamba.";
         var inProj = Linear(prefix + "in_proj.weight", WeightKind.Linear, new RowSource(L(i, "mamba.in_proj.weight"), row => ssmIn * mup(row)));
-        Value? inBias = OptionalL(i, "mamba.in_proj.bias") is { } ib ? Vector(prefix + "in_proj.bias", new RowSource(ib, mup)) : null;
+        Value? inBias = OptionalL(i, "mamba.in_proj.bias") is { } ib ? TypedVector(prefix + "in_proj.bias", new RowSource(ib, mup)) : null;
         var convEntry = L(i, "mamba.conv1d.weight");
         var conv = g.Initializer(prefix + "conv1d.weight", new FoldedTensor([new RowSource(convEntry)], transpose: false, convEntry.Shape));
         Value? convBias = OptionalL(i, "mamba.conv1d.bias") is { } cb ? Vector(prefix + "conv1d.bias", new RowSource(cb)) : null;
@@ -120,7 +127,7 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint, Preci
         var d = Vector(prefix + "D", new RowSource(L(i, "mamba.D")));
         Value? norm = OptionalL(i, "mamba.norm.weight") is { } nw ? Vector(prefix + "norm.weight", new RowSource(nw)) : null;
         var outProj = Linear(prefix + "out_proj.weight", WeightKind.Linear, new RowSource(L(i, "mamba.out_proj.weight"), Constant(ssmOut)));
-        Value? outBias = OptionalL(i, "mamba.out_proj.bias") is { } ob ? Vector(prefix + "out_proj.bias", new RowSource(ob, Constant(ssmOut))) : null;
+        Value? outBias = OptionalL(i, "mamba.out_proj.bias") is { } ob ? TypedVector(prefix + "out_proj.bias", new RowSource(ob, Constant(ssmOut))) : null;
         return new Mamba2Weights(inProj, inBias, conv, convBias, dtBias, aLog, d, norm, outProj, outBias);
     }
 
@@ -136,10 +143,10 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint, Preci
         Value? gateUpBias = null, downBias = null;
         if (_c.MlpBias)
         {
-            gateUpBias = Vector(prefix + "gate_up_proj.bias",
+            gateUpBias = TypedVector(prefix + "gate_up_proj.bias",
                 new RowSource(L(i, "feed_forward.gate_proj.bias"), Constant(gate)),
                 new RowSource(L(i, "feed_forward.up_proj.bias")));
-            downBias = Vector(prefix + "down_proj.bias", new RowSource(L(i, "feed_forward.down_proj.bias"), Constant(down)));
+            downBias = TypedVector(prefix + "down_proj.bias", new RowSource(L(i, "feed_forward.down_proj.bias"), Constant(down)));
         }
         return new SwiGluWeights(gateUp, gateUpBias, downProj, downBias);
     }

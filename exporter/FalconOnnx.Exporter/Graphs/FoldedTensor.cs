@@ -17,10 +17,10 @@ public sealed record RowSource(TensorEntry Tensor, Func<int, double>? RowScale =
 }
 
 /// <summary>
-/// A float32 weight built from checkpoint rows: the sources stacked along rows (fused projections such as
-/// q|k|v), each row scaled (μP folds), then stored either as is ([rows, cols], embeddings and vectors) or
-/// transposed ([cols, rows], the [in, out] layout of ONNX MatMul). Streams in blocks of rows, so even an
-/// embedding table larger than memory passes through a bounded buffer.
+/// A weight built from checkpoint rows: the sources stacked along rows (fused projections such as q|k|v), each
+/// row scaled (μP folds) in float32, then stored as float32, float16 or bfloat16, either as is ([rows, cols],
+/// embeddings and vectors) or transposed ([cols, rows], the [in, out] layout of ONNX MatMul). Streams in blocks
+/// of rows, so even an embedding table larger than memory passes through a bounded buffer.
 /// </summary>
 public sealed class FoldedTensor : TensorData
 {
@@ -30,9 +30,11 @@ public sealed class FoldedTensor : TensorData
     private readonly long _rows;
     private readonly long _columns;
 
-    public FoldedTensor(RowSource[] sources, bool transpose, long[]? shape = null)
-        : base(ElementType.Float, shape ?? Shape2D(sources, transpose))
+    public FoldedTensor(RowSource[] sources, bool transpose, long[]? shape = null, ElementType type = ElementType.Float)
+        : base(type, shape ?? Shape2D(sources, transpose))
     {
+        if (type is not (ElementType.Float or ElementType.Float16 or ElementType.BFloat16))
+            throw new ArgumentOutOfRangeException(nameof(type), type, "weights are float32, float16 or bfloat16");
         _sources = sources;
         _transpose = transpose;
         _columns = sources[0].Columns;
@@ -65,7 +67,7 @@ public sealed class FoldedTensor : TensorData
                         for (int r = 0; r < rows; r++)
                             ScaleRow(span.Slice((int)(r * _columns), (int)_columns), scale((int)(first + r)));
                     if (_transpose) WriteTransposed(sink, span, rows, outputRow + first, transposed);
-                    else sink.Write((outputRow + first) * _columns * sizeof(float), MemoryMarshal.AsBytes(span));
+                    else Emit(sink, (outputRow + first) * _columns, span);
                 }
                 outputRow += source.Rows;
             }
@@ -95,7 +97,29 @@ public sealed class FoldedTensor : TensorData
                     for (long c = c0; c < Math.Min(c0 + tile, _columns); c++)
                         output[(int)(c * rows + r)] = block[(int)(r * _columns + c)];
         for (long c = 0; c < _columns; c++)
-            sink.Write((c * _rows + firstRow) * sizeof(float), MemoryMarshal.AsBytes(output.Slice((int)(c * rows), rows)));
+            Emit(sink, c * _rows + firstRow, output.Slice((int)(c * rows), rows));
+    }
+
+    /// <summary>Writes float values at an element offset, converted to the tensor's element type.</summary>
+    private void Emit(ITensorSink sink, long element, ReadOnlySpan<float> values)
+    {
+        if (Type == ElementType.Float)
+        {
+            sink.Write(element * sizeof(float), MemoryMarshal.AsBytes(values));
+            return;
+        }
+        ushort[] converted = ArrayPool<ushort>.Shared.Rent(values.Length);
+        try
+        {
+            var output = converted.AsSpan(0, values.Length);
+            if (Type == ElementType.Float16) System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(values, MemoryMarshal.Cast<ushort, Half>(output));
+            else FloatConversion.SingleToBFloat16(values, output);
+            sink.Write(element * sizeof(ushort), MemoryMarshal.AsBytes(output));
+        }
+        finally
+        {
+            ArrayPool<ushort>.Shared.Return(converted);
+        }
     }
 }
 

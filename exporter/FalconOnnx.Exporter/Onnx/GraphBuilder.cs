@@ -164,6 +164,27 @@ public sealed partial class GraphBuilder
         return SharedConstant(key, () => ArrayTensorData.Floats([], [value]));
     }
 
+    /// <summary>A scalar constant of a floating-point element type (float32, float16 or bfloat16).</summary>
+    public Value Scalar(float value, ElementType type)
+    {
+        if (type == ElementType.Float) return Scalar(value);
+        ushort bits = type switch
+        {
+            ElementType.Float16 => BitConverter.HalfToUInt16Bits((Half)value),
+            ElementType.BFloat16 => BFloat16Bits(value),
+            _ => throw new ArgumentOutOfRangeException(nameof(type), type, "a floating-point type"),
+        };
+        string key = type + ":" + bits.ToString(CultureInfo.InvariantCulture);
+        return SharedConstant(key, () => ArrayTensorData.Create(type, [], [bits]));
+    }
+
+    private static ushort BFloat16Bits(float value)
+    {
+        Span<ushort> bits = stackalloc ushort[1];
+        Checkpoints.FloatConversion.SingleToBFloat16([value], bits);
+        return bits[0];
+    }
+
     public Value Constant(float[] values, long[] shape)
     {
         string key = "f32:" + string.Join(',', shape) + ":" + string.Join(',', values.Select(v => BitConverter.SingleToInt32Bits(v)));

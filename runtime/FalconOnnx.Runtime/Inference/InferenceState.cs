@@ -58,12 +58,13 @@ public sealed class InferenceState : IDisposable
         _binding = _session.CreateIoBinding();
         int layers = _d.NumLayers;
         long kvCount = (long)batch * _d.NumKeyValueHeads * capacity * _d.HeadDim;
-        _keys = Allocate(layers, kvCount);
-        _values = Allocate(layers, kvCount);
+        var kvType = StateMemory.ElementType(model.Manifest.Graph.KvDtype);
+        _keys = Allocate(layers, kvCount, kvType);
+        _values = Allocate(layers, kvCount, kvType);
         if (!_sharedKv)
         {
-            _presentKeys = Allocate(layers, kvCount);
-            _presentValues = Allocate(layers, kvCount);
+            _presentKeys = Allocate(layers, kvCount, kvType);
+            _presentValues = Allocate(layers, kvCount, kvType);
         }
         _conv = Allocate(layers, (long)batch * _d.ConvDim * (_d.ConvKernel - 1));
         _recurrent = Allocate(layers, (long)batch * _d.MambaHeads * _d.MambaStateSize * _d.MambaHeadDim);
@@ -112,7 +113,8 @@ public sealed class InferenceState : IDisposable
 
     private string[] Names(string format) => Enumerable.Range(0, _d.NumLayers).Select(i => string.Format(format, i)).ToArray();
 
-    private StateMemory[] Allocate(int layers, long count) => Enumerable.Range(0, layers).Select(_ => StateMemory.Create(_model, count)).ToArray();
+    private StateMemory[] Allocate(int layers, long count, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType type = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float) =>
+        Enumerable.Range(0, layers).Select(_ => StateMemory.Create(_model, count, type)).ToArray();
 
     private OrtValue Fixed(OrtValue value)
     {
@@ -338,9 +340,9 @@ public sealed class InferenceState : IDisposable
     /// </summary>
     public StateSnapshot Capture()
     {
-        int kvHeads = _d.NumKeyValueHeads, hd = _d.HeadDim, stride = _sharedKv ? Capacity : Length;
-        var keys = new float[_d.NumLayers][];
-        var values = new float[_d.NumLayers][];
+        int kvHeads = _d.NumKeyValueHeads, hd = _d.HeadDim * _keys[0].ElementSize, stride = _sharedKv ? Capacity : Length;
+        var keys = new byte[_d.NumLayers][];
+        var values = new byte[_d.NumLayers][];
         for (int i = 0; i < _d.NumLayers; i++)
         {
             keys[i] = CopyKv(_keys[i], stride);
@@ -350,11 +352,11 @@ public sealed class InferenceState : IDisposable
             _conv.Select(ReadStates).ToArray(), _recurrent.Select(ReadStates).ToArray(),
             _mask.Span[..(Batch * Length)].ToArray(), _maskRows.ToArray(), _realTokens.ToArray(), Capacity);
 
-        float[] CopyKv(StateMemory buffer, int rowStride)
+        byte[] CopyKv(StateMemory buffer, int rowStride)
         {
-            var all = new float[buffer.Count];
+            var all = new byte[buffer.Bytes];
             buffer.CopyTo(all);
-            var copy = new float[(long)Batch * kvHeads * Length * hd];
+            var copy = new byte[(long)Batch * kvHeads * Length * hd];
             for (int row = 0; row < Batch * kvHeads; row++)
                 all.AsSpan(row * rowStride * hd, Length * hd).CopyTo(copy.AsSpan(row * Length * hd, Length * hd));
             return copy;
@@ -362,9 +364,9 @@ public sealed class InferenceState : IDisposable
     }
 
     /// <summary>A state's contents; zeros when a fresh device state has not been written yet.</summary>
-    private float[] ReadStates(StateMemory buffer)
+    private byte[] ReadStates(StateMemory buffer)
     {
-        var copy = new float[buffer.Count];
+        var copy = new byte[buffer.Bytes];
         if (!_zeroPastOnNextRun) buffer.CopyTo(copy);
         return copy;
     }
@@ -374,8 +376,8 @@ public sealed class InferenceState : IDisposable
     {
         if (snapshot.Batch != Batch) throw new FalconModelException($"the snapshot holds {snapshot.Batch} sequences, this state {Batch}");
         if (snapshot.Length > Capacity) throw new FalconModelException($"the snapshot holds {snapshot.Length} tokens, beyond this state's capacity of {Capacity}");
-        int kvHeads = _d.NumKeyValueHeads, hd = _d.HeadDim, length = snapshot.Length, stride = _sharedKv ? Capacity : length;
-        var all = new float[_keys[0].Count];
+        int kvHeads = _d.NumKeyValueHeads, hd = _d.HeadDim * _keys[0].ElementSize, length = snapshot.Length, stride = _sharedKv ? Capacity : length;
+        var all = new byte[_keys[0].Bytes];
         for (int i = 0; i < _d.NumLayers; i++)
         {
             WriteKv(_keys[i], snapshot.Keys[i]);
@@ -385,7 +387,7 @@ public sealed class InferenceState : IDisposable
         }
         _zeroPastOnNextRun = false;
 
-        void WriteKv(StateMemory buffer, float[] rows)
+        void WriteKv(StateMemory buffer, byte[] rows)
         {
             for (int row = 0; row < Batch * kvHeads; row++)
                 rows.AsSpan(row * length * hd, length * hd).CopyTo(all.AsSpan(row * stride * hd, length * hd));
@@ -401,10 +403,13 @@ public sealed class InferenceState : IDisposable
     }
 }
 
-/// <summary>A copy of an <see cref="InferenceState"/>'s sequences (see <see cref="InferenceState.Capture"/>).</summary>
-public sealed record StateSnapshot(int Batch, int Length, float[][] Keys, float[][] Values, float[][] Conv, float[][] Recurrent,
+/// <summary>
+/// A copy of an <see cref="InferenceState"/>'s sequences (see <see cref="InferenceState.Capture"/>): the raw bytes
+/// of the KV rows up to the length (in the export's KV type) and of the float32 states.
+/// </summary>
+public sealed record StateSnapshot(int Batch, int Length, byte[][] Keys, byte[][] Values, byte[][] Conv, byte[][] Recurrent,
     long[] Mask, long[] MaskRows, long[] RealTokens, int Capacity)
 {
     /// <summary>Bytes held by the copy.</summary>
-    public long Bytes => (Keys.Sum(k => (long)k.Length) + Values.Sum(v => (long)v.Length) + Conv.Sum(c => (long)c.Length) + Recurrent.Sum(r => (long)r.Length)) * sizeof(float);
+    public long Bytes => Keys.Sum(k => (long)k.Length) + Values.Sum(v => (long)v.Length) + Conv.Sum(c => (long)c.Length) + Recurrent.Sum(r => (long)r.Length);
 }

@@ -120,15 +120,47 @@ public sealed class QuantizedExportTests
     }
 
     [Test]
-    public void Fp16ForTheCpu_IsRejectedAndNothingWritten()
+    public void Bf16ForTheCpu_IsRejectedAndNothingWritten()
     {
-        string output = TestPaths.NewTemp("fp16-cpu");
-        var (exitCode, _, stderr) = CliRunner.Run("export", "--input", TestPaths.TinyA, "--output", output, "--precision", "fp16", "--ep", "cpu");
+        string output = TestPaths.NewTemp("bf16-cpu");
+        var (exitCode, _, stderr) = CliRunner.Run("export", "--input", TestPaths.TinyA, "--output", output, "--precision", "bf16", "--ep", "cpu");
         Assert.Multiple(() =>
         {
             Assert.That(exitCode, Is.EqualTo(2));
-            Assert.That(stderr.Trim(), Does.Contain("--precision fp16 --ep cpu").And.Contain("--ep cuda"));
+            Assert.That(stderr.Trim(), Does.Contain("--precision bf16 --ep cpu").And.Contain("--ep cuda"));
             Assert.That(Directory.Exists(output), Is.False);
         });
+    }
+
+    [Test]
+    public void Fp16_ReproducesTheGoldenGreedyTokens_WithFloat16ActivationsAndKv()
+    {
+        // fp16 runs on ONNX Runtime's CPU kernels too, which lets the 16-bit graph be checked here; the
+        // Mamba-2 states and the logits stay float32.
+        string folder = Export(TestPaths.TinyA, "tiny-a-fp16", Precision.Fp16);
+        try
+        {
+            using var model = FalconModel.Load(folder, new FalconModelOptions { IntraOpThreads = 1 });
+            Assert.That(model.Manifest.Graph.KvDtype, Is.EqualTo("float16"));
+            var expected = Npy.Load<float>(TestPaths.Expected("gen_step_logits"));
+            using var state = model.CreateState(1, 64);
+            var prompt = TinyAExports.PromptIds.Select(id => (long)id).ToArray();
+            var logits = state.Forward(prompt, Enumerable.Repeat(1L, prompt.Length).ToArray(), prompt.Length).ToArray();
+            double worst = 0;
+            var golden = TinyAExports.GoldenNewIds;
+            for (int step = 0; step < golden.Length; step++)
+            {
+                int id = golden[step];
+                worst = Math.Max(worst, Compare.MaxAbs(logits, expected.Row(0, step)));
+                Assert.That(Compare.ArgMax(logits), Is.EqualTo(id));
+                logits = state.Forward(new long[] { id }, new long[] { 1 }, 1).ToArray();
+            }
+            TestContext.Out.WriteLine($"fp16 step logits: max abs difference {worst:E2}");
+            Assert.That(worst, Is.LessThanOrEqualTo(2e-2));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 }

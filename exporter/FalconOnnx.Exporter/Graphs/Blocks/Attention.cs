@@ -15,8 +15,11 @@ public sealed record AttentionShape(int Heads, int KeyValueHeads, int HeadDim)
     public int KeyValueWidth => KeyValueHeads * HeadDim;
 }
 
-/// <summary>What the whole graph shares for attention: RoPE tables, the additive mask, the lengths.</summary>
-public sealed record AttentionContext(Rope Rope, Value Bias, Value NewTokens, Value TotalTokens, Value BatchSize);
+/// <summary>
+/// What the whole graph shares for attention: RoPE tables and the additive mask (both in the compute type),
+/// the lengths, and the compute type itself.
+/// </summary>
+public sealed record AttentionContext(Rope Rope, Value Bias, Value NewTokens, Value TotalTokens, Value BatchSize, ElementType Compute);
 
 /// <summary>
 /// How the scores, softmax and KV cache are written; the projections and RoPE around them are shared
@@ -52,7 +55,7 @@ public static class Attention
     /// and key not padding), the float minimum elsewhere. The minimum is finite, so a padding query that sees
     /// no key gets a uniform softmax instead of NaN (a NaN would reach real tokens through 0 · NaN).
     /// </summary>
-    public static Value Bias(GraphBuilder g, Value attentionMask, Value newTokens, Value totalTokens)
+    public static Value Bias(GraphBuilder g, Value attentionMask, Value newTokens, Value totalTokens, ElementType compute = ElementType.Float)
     {
         var one = g.ScalarInt64(1);
         var total = g.Squeeze(totalTokens, 0);
@@ -60,7 +63,9 @@ public static class Attention
         var queryPositions = g.Range(g.Squeeze(g.Sub(totalTokens, newTokens), 0), total, one);
         var causal = g.LessOrEqual(g.Unsqueeze(keyPositions, 0), g.Unsqueeze(queryPositions, 1));
         var notPadding = g.Unsqueeze(g.Cast(attentionMask, ElementType.Bool), 1, 2);
-        return g.Where(g.And(causal, notPadding), g.Scalar(0f), g.Scalar(float.MinValue));
+        // The type's own finite minimum: float.MinValue would overflow float16 to -inf.
+        float minimum = compute == ElementType.Float16 ? -65504f : float.MinValue;
+        return g.Where(g.And(causal, notPadding), g.Scalar(0f, compute), g.Scalar(minimum, compute));
     }
 }
 
@@ -82,8 +87,9 @@ public sealed class ConcatAttentionCore : IAttentionCore
 
         // hd^-0.5 is folded into the query weights, so scores need no scaling here.
         var groupedQuery = g.Reshape(Heads(g, query, s.Heads, s.HeadDim), 0, s.KeyValueHeads, -1, s.HeadDim);
-        var scores = g.Reshape(g.MatMul(groupedQuery, g.Transpose(presentKey, 0, 1, 3, 2)), 0, s.Heads, -1, 0);
-        var probabilities = g.Softmax(g.Add(scores, context.Bias));
+        var scores = g.Add(g.Reshape(g.MatMul(groupedQuery, g.Transpose(presentKey, 0, 1, 3, 2)), 0, s.Heads, -1, 0), context.Bias);
+        // Softmax in float32 for 16-bit types, as Hugging Face's eager attention does.
+        var probabilities = context.Compute == ElementType.Float ? g.Softmax(scores) : g.Cast(g.Softmax(g.Cast(scores, ElementType.Float)), context.Compute);
         var attended = g.MatMul(g.Reshape(probabilities, 0, s.KeyValueHeads, -1, 0), presentValue);
         attended = g.Transpose(g.Reshape(attended, 0, s.Heads, -1, s.HeadDim), 0, 2, 1, 3);
         return g.Reshape(attended, 0, 0, s.QueryWidth);

@@ -46,14 +46,18 @@ public interface IMamba2Core
 public static class Mamba2
 {
     /// <param name="mask">[batch, seq, 1] float: 1 for real tokens, 0 for left padding.</param>
+    /// <param name="compute">The type of x; the mixer core always computes in float32, like its states.</param>
     public static Value Build(GraphBuilder g, IMamba2Core core, Mamba2Weights w, Mamba2Shape s, Value x, Value mask,
-        Mamba2State state, out Value presentConv, out Value presentRecurrent)
+        Mamba2State state, out Value presentConv, out Value presentRecurrent, ElementType compute = ElementType.Float)
     {
         // Padding contributes nothing: the mixer input is zeroed, and with an in_proj bias the projection too,
         // so pads never enter the conv window or the state (model-abi.md, stricter than HF with a bias).
-        var projected = Linear.Build(g, g.Mul(x, mask), w.InProj, w.InProjBias);
-        if (w.InProjBias is not null) projected = g.Mul(projected, mask);
+        var typedMask = compute == ElementType.Float ? mask : g.Cast(mask, compute);
+        var projected = Linear.Build(g, g.Mul(x, typedMask), w.InProj, w.InProjBias);
+        if (w.InProjBias is not null) projected = g.Mul(projected, typedMask);
+        if (compute != ElementType.Float) projected = g.Cast(projected, ElementType.Float);
         var gated = core.Build(g, w, s, projected, mask, state, out presentConv, out presentRecurrent);
+        if (compute != ElementType.Float) gated = g.Cast(gated, compute);
         return Linear.Build(g, gated, w.OutProj, w.OutProjBias);
     }
 

@@ -9,11 +9,14 @@ public static class RmsNorm
     /// Written as Pow → ReduceMean → Add → Sqrt → Div → Mul, the pattern ONNX Runtime fuses into its
     /// SimplifiedLayerNormalization kernel, while the file stays standard ONNX.
     /// </summary>
-    public static Value Build(GraphBuilder g, Value x, Value weight, double eps)
+    /// <param name="compute">The type of x and weight; a 16-bit x is normalized in float32 and cast back before
+    /// the weight multiplies it, as Hugging Face does.</param>
+    public static Value Build(GraphBuilder g, Value x, Value weight, double eps, ElementType compute = ElementType.Float)
     {
-        var variance = g.ReduceMean(g.Pow(x, 2f), -1);
-        var normalized = g.Div(x, g.Sqrt(g.Add(variance, g.Scalar((float)eps))));
-        return g.Mul(normalized, weight);
+        var input = compute == ElementType.Float ? x : g.Cast(x, ElementType.Float);
+        var variance = g.ReduceMean(g.Pow(input, 2f), -1);
+        var normalized = g.Div(input, g.Sqrt(g.Add(variance, g.Scalar((float)eps))));
+        return g.Mul(compute == ElementType.Float ? normalized : g.Cast(normalized, compute), weight);
     }
 
     /// <summary>RMSNorm within <paramref name="groups"/> contiguous groups of the last axis (width <paramref name="width"/>).</summary>

@@ -20,7 +20,8 @@ public sealed class Rope
     /// The tables from position_ids, in float32 like Hugging Face: inv_freq[i] = 1 / theta^(2i/d), angles =
     /// position · inv_freq (a single rounding, as HF's K=1 matmul), then concat(angles, angles).
     /// </summary>
-    public static Rope Build(GraphBuilder g, Value positionIds, int headDim, double theta)
+    /// <param name="compute">The tables are computed in float32 and cast to the compute type, as HF does.</param>
+    public static Rope Build(GraphBuilder g, Value positionIds, int headDim, double theta, ElementType compute = ElementType.Float)
     {
         int half = headDim / 2;
         var inverseFrequencies = new float[half];
@@ -29,7 +30,8 @@ public sealed class Rope
         var positions = g.Unsqueeze(g.Cast(positionIds, ElementType.Float), -1);
         var angles = g.Mul(positions, g.Constant(inverseFrequencies, [half]));
         var full = g.Unsqueeze(g.Concat(-1, angles, angles), 2);
-        return new Rope(g.Cos(full), g.Sin(full));
+        Value Typed(Value v) => compute == ElementType.Float ? v : g.Cast(v, compute);
+        return new Rope(Typed(g.Cos(full)), Typed(g.Sin(full)));
     }
 
     /// <summary>x' = x·cos + rotate_half(x)·sin for x as [batch, seq, heads, head_dim].</summary>
