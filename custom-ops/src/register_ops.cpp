@@ -259,7 +259,8 @@ class CudaKernel {
 // ---- op descriptions ----
 template <typename Kernel, typename Activation>
 struct MixerOp : Ort::CustomOpBase<MixerOp<Kernel, Activation>, Kernel, true> {
-  explicit MixerOp(const char* provider) : provider_(provider) {}
+  // api_version: the one the runtime granted; a runtime rejects op descriptions newer than itself.
+  MixerOp(const char* provider, uint32_t api_version) : provider_(provider) { OrtCustomOp::version = api_version; }
 
   OrtStatusPtr CreateKernelV2(const OrtApi&, const OrtKernelInfo* info, void** kernel) const noexcept {
     return status_of([&] { *kernel = new Kernel(info); });
@@ -295,23 +296,33 @@ using CudaBFloat16Op = MixerOp<CudaKernel<Ort::BFloat16_t>, Ort::BFloat16_t>;
 
 // The op descriptions and domains must outlive every session that uses them: they live until unload.
 struct Registry {
+  explicit Registry(uint32_t api_version)
+      : cpu_float(kCpuProvider, api_version)
+#if defined(FALCON_ONNX_WITH_CUDA)
+        , cuda_float(kCudaProvider, api_version), cuda_half(kCudaProvider, api_version),
+        cuda_bfloat16(kCudaProvider, api_version)
+#endif
+  {
+  }
   std::mutex mutex;
   std::vector<Ort::CustomOpDomain> domains;
-  CpuFloatOp cpu_float{kCpuProvider};
+  CpuFloatOp cpu_float;
 #if defined(FALCON_ONNX_WITH_CUDA)
-  CudaFloatOp cuda_float{kCudaProvider};
-  CudaHalfOp cuda_half{kCudaProvider};
-  CudaBFloat16Op cuda_bfloat16{kCudaProvider};
+  CudaFloatOp cuda_float;
+  CudaHalfOp cuda_half;
+  CudaBFloat16Op cuda_bfloat16;
 #endif
 };
 
-Registry& registry() {
-  static Registry* instance = new Registry();  // never destroyed: sessions may outlive static destruction
+// Never destroyed: sessions may outlive static destruction. One process talks to one runtime, so the API
+// version of the first registration holds for all.
+Registry& registry(uint32_t api_version) {
+  static Registry* instance = new Registry(api_version);
   return *instance;
 }
 
-void add_domain(OrtSessionOptions* options) {
-  Registry& r = registry();
+void add_domain(OrtSessionOptions* options, uint32_t api_version) {
+  Registry& r = registry(api_version);
   std::lock_guard<std::mutex> lock(r.mutex);
   Ort::CustomOpDomain domain(kDomain);
   domain.Add(&r.cpu_float);
@@ -330,15 +341,14 @@ void add_domain(OrtSessionOptions* options) {
 // The library's one export. ORT passes its API base; everything else is reached through it.
 extern "C" FALCON_ONNX_EXPORT OrtStatus* ORT_API_CALL RegisterCustomOps(OrtSessionOptions* options,
                                                                          const OrtApiBase* api_base) {
-  const OrtApi* api = api_base->GetApi(ORT_API_VERSION);
-  if (!api) {
-    // An older runtime than these headers: ask for the version that has every call used here
-    // (KernelContext_ParallelFor, 1.17); the C++ wrappers only call into that part of the table.
-    constexpr uint32_t kOldestApi = 17;
-    api = api_base->GetApi(kOldestApi);
-    // Older still: there is no API to build an error status with; the session then stops at the unknown op.
-    if (!api) return nullptr;
-  }
+  // The newest API the runtime has, down to 1.17 (KernelContext_ParallelFor): built against 1.31 headers,
+  // the library still loads into a slightly older runtime. The C++ wrappers used here all predate 1.17.
+  constexpr uint32_t kOldestApi = 17;
+  uint32_t version = ORT_API_VERSION;
+  const OrtApi* api = api_base->GetApi(version);
+  while (!api && version > kOldestApi) api = api_base->GetApi(--version);
+  // Older still: there is no API to build an error status with; the session then stops at the unknown op.
+  if (!api) return nullptr;
   Ort::InitApi(api);
-  return falcon_onnx::status_of([&] { falcon_onnx::add_domain(options); });
+  return falcon_onnx::status_of([&] { falcon_onnx::add_domain(options, version); });
 }
