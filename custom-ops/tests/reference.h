@@ -27,13 +27,13 @@ void mamba2_mixer(const Mamba2Shape& s, const Mamba2Tensors<T>& io) {
       const T* row = io.projected + (b * s.tokens + t) * W;
       const double m = io.attention_mask[b * s.total + (s.total - s.tokens) + t] != 0 ? 1.0 : 0.0;
       for (int64_t c = 0; c < Cd; ++c) {
-        double* past = &conv[(b * Cd + c) * (K - 1)];
+        double* past = conv.data() + (b * Cd + c) * (K - 1);
         double acc = io.conv_bias ? io.conv_bias[c] : 0.0;
         for (int64_t k = 0; k < K - 1; ++k) acc += io.conv_weight[c * K + k] * past[k];
         const double raw = static_cast<double>(static_cast<float>(row[Ds + c]));
         acc += io.conv_weight[c * K + K - 1] * raw;
         for (int64_t k = 0; k + 1 < K - 1; ++k) past[k] = past[k + 1];
-        past[K - 2] = raw;
+        if (K > 1) past[K - 2] = raw;  // d_conv = 1 keeps no conv state
         xbc[c] = m * silu(acc);
       }
       for (int64_t h = 0; h < H; ++h) {

@@ -36,6 +36,7 @@
 // Past and present states may be the same buffer (in-place update).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace falcon_onnx {
@@ -60,6 +61,9 @@ struct Mamba2Shape {
   int64_t projected_width() const { return 2 * inner() + 2 * groups * state_size + heads; }
 };
 
+// d_conv above this is refused: the CUDA kernels keep a token's conv window in registers.
+constexpr int64_t kMaxConvKernel = 8;
+
 // Pointers of one call; optional inputs are nullptr when absent.
 template <typename T>
 struct Mamba2Tensors {
@@ -78,7 +82,23 @@ struct Mamba2Tensors {
   float* present_recurrent = nullptr;
 };
 
+// Runs task(context, i) for every i in [0, count), possibly on several threads at once, and returns when
+// every call has returned. ORT's intra-op thread pool (KernelContext::ParallelFor) and the library's own
+// pool both fit behind it, so the kernel never starts threads of its own inside an ORT session.
+class ParallelRunner {
+ public:
+  virtual ~ParallelRunner() = default;
+  virtual void run(std::size_t count, void (*task)(void* context, std::size_t index), void* context) const = 0;
+};
+
 // The CPU kernel (float). Threads: the caller's thread pool size hint; 0 = hardware concurrency.
+// Throws std::invalid_argument when the shape is inconsistent.
 void mamba2_mixer_cpu(const Mamba2Shape& shape, const Mamba2Tensors<float>& t, int threads);
+
+// The same kernel on the caller's threads.
+void mamba2_mixer_cpu(const Mamba2Shape& shape, const Mamba2Tensors<float>& t, const ParallelRunner& runner);
+
+// nullptr when the shape is usable, else a sentence saying what is wrong (shared by every entry point).
+const char* mamba2_shape_error(const Mamba2Shape& shape);
 
 }  // namespace falcon_onnx

@@ -1,0 +1,630 @@
+// CUDA kernels of the Mamba2Mixer (see mamba2_mixer_cuda.cuh for the launch plan, mamba2_mixer.h for the
+// semantics). Written for CUDA 11.8 and later, sm_80 and newer; fp32 arithmetic throughout, states float.
+//
+// Work split of the recurrence: a thread owns one state column p of one head and kRowsPerThread rows n of it,
+// in registers, for the whole call; a warp owns 32 consecutive columns (coalesced 128-byte state rows), the
+// warps of a block consecutive row ranges. y = C.S sums over rows, so each warp writes its partial sum per
+// token to shared memory and the block adds them up; blocks that share columns (splits of N, used when the
+// grid would otherwise leave multiprocessors idle) write separate partial y that the gate kernel adds.
+// Why not the tensor-core SSD form: its products would run in TF32 or 16-bit operands, an error of ~1e-3
+// where the fp32 contract is checked at 1e-4, and it does no fewer flops than this scan per token.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+
+#include "mamba2_mixer_cuda.cuh"
+
+namespace falcon_onnx {
+namespace {
+
+constexpr int kWarp = 32;
+constexpr int kRowsPerThread = 16;
+constexpr int kMaxHistory = static_cast<int>(kMaxConvKernel) - 1;
+constexpr int kConvThreads = 128;
+constexpr int kConvTokensPerBlock = 32;
+constexpr int kGateThreads = 256;
+constexpr int kMaxBlockRows = 16 * kRowsPerThread;  // 16 warps, 512 threads
+constexpr std::size_t kSharedBudget = 48 * 1024;    // no opt-in needed on any GPU
+
+// ---- element types ----
+template <typename T>
+struct DeviceTypeOf {
+  using type = T;
+};
+template <>
+struct DeviceTypeOf<Float16Bits> {
+  using type = __half;
+};
+template <>
+struct DeviceTypeOf<BFloat16Bits> {
+  using type = __nv_bfloat16;
+};
+
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ float from_float<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ __half from_float<__half>(float v) {
+  return __float2half_rn(v);
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+// ---- parameters shared by every kernel of a call ----
+enum NormMode : int { kNoNorm = 0, kGateThenNorm = 1, kNormThenGate = 2 };
+
+template <typename T>
+struct Params {
+  int batch, tokens, total, heads, head_dim, groups, state_size, conv_kernel;
+  int inner, conv_dim, width, heads_per_group;
+  int norm_mode;
+  float epsilon, dt_min, dt_max;
+  const T* projected;
+  const float* conv_weight;
+  const float* conv_bias;
+  const float* dt_bias;
+  const float* a_log;
+  const float* d;
+  const float* norm_weight;
+  const int64_t* attention_mask;
+  const float* past_conv;
+  const float* past_recurrent;
+  T* y;
+  float* present_conv;
+  float* present_recurrent;
+  // workspace
+  float* xbc;        // [B][T][conv_dim], post-conv x|B|C (prefill)
+  float* dt;         // [B][T][H], masked and clamped dt (prefill)
+  float* y_partial;  // [splits][B][T][Ds]
+  // work split
+  int splits, rows_per_split, warps, chunk;
+};
+
+__device__ __forceinline__ float silu(float x) { return x / (1.0f + expf(-x)); }
+__device__ __forceinline__ float softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+
+template <typename T>
+__device__ __forceinline__ float token_mask(const Params<T>& p, int b, int t) {
+  return p.attention_mask[static_cast<long long>(b) * p.total + (p.total - p.tokens) + t] != 0 ? 1.0f : 0.0f;
+}
+
+// mask * clamp(softplus(dt_raw + dt_bias)); dt_max is +inf when there is no upper clamp.
+template <typename T>
+__device__ __forceinline__ float time_step(const Params<T>& p, int b, int t, int h) {
+  const long long at = (static_cast<long long>(b) * p.tokens + t) * p.width + p.inner + p.conv_dim + h;
+  const float clamped = fminf(fmaxf(softplus(to_float(p.projected[at]) + p.dt_bias[h]), p.dt_min), p.dt_max);
+  return token_mask(p, b, t) * clamped;
+}
+
+template <typename T>
+__device__ __forceinline__ float raw_input(const Params<T>& p, int b, int t, int channel) {
+  return to_float(p.projected[(static_cast<long long>(b) * p.tokens + t) * p.width + p.inner + channel]);
+}
+
+template <typename T>
+__device__ __forceinline__ float past_conv_at(const Params<T>& p, int b, int channel, int column) {
+  return p.past_conv[(static_cast<long long>(b) * p.conv_dim + channel) * (p.conv_kernel - 1) + column];
+}
+
+// ---- prefill 1: causal conv + SiLU + mask for x|B|C, and dt, for kConvTokensPerBlock tokens ----
+// A thread walks one channel along the tokens with the conv window in registers. The window and the weights
+// are right-aligned in arrays of kMaxHistory so that every index is a compile-time constant.
+template <typename T>
+__global__ void conv_prefill_kernel(Params<T> p) {
+  const int channel = blockIdx.x * kConvThreads + threadIdx.x;
+  const int b = blockIdx.z;
+  const int first = blockIdx.y * kConvTokensPerBlock;
+  const int end = min(p.tokens, first + kConvTokensPerBlock);
+  const long long row0 = static_cast<long long>(b) * p.tokens;
+  if (channel < p.conv_dim) {
+    const int history = p.conv_kernel - 1;
+    float window[kMaxHistory], weights[kMaxHistory];
+#pragma unroll
+    for (int j = 0; j < kMaxHistory; ++j) {
+      const int tap = j - (kMaxHistory - history);  // weight index of slot j; negative = slot unused
+      const int source = first - (kMaxHistory - j);  // the token slot j holds when the loop starts
+      weights[j] = tap >= 0 ? p.conv_weight[channel * p.conv_kernel + tap] : 0.0f;
+      window[j] = tap < 0 ? 0.0f : source >= 0 ? raw_input(p, b, source, channel) : past_conv_at(p, b, channel, history + source);
+    }
+    const float current_weight = p.conv_weight[channel * p.conv_kernel + history];
+    const float bias = p.conv_bias ? p.conv_bias[channel] : 0.0f;
+    for (int t = first; t < end; ++t) {
+      const float raw = raw_input(p, b, t, channel);
+      float acc = bias + current_weight * raw;
+#pragma unroll
+      for (int j = 0; j < kMaxHistory; ++j) acc += weights[j] * window[j];
+#pragma unroll
+      for (int j = 0; j + 1 < kMaxHistory; ++j) window[j] = window[j + 1];
+      window[kMaxHistory - 1] = raw;
+      p.xbc[(row0 + t) * p.conv_dim + channel] = token_mask(p, b, t) * silu(acc);
+    }
+  } else if (channel < p.conv_dim + p.heads) {
+    const int h = channel - p.conv_dim;
+    for (int t = first; t < end; ++t) p.dt[(row0 + t) * p.heads + h] = time_step(p, b, t, h);
+  }
+}
+
+// ---- the recurrence of one token on the registers of one thread ----
+// S[r] = decay * S[r] + B[r] * dt * x;  returns sum_r C[r] * S[r]. B and C are the thread's rows in shared
+// memory, the same for the whole warp (broadcast reads), 16-byte aligned.
+__device__ __forceinline__ float state_step(float (&s)[kRowsPerThread], const float* b, const float* c, float decay,
+                                            float dtx) {
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+  for (int i = 0; i < kRowsPerThread; i += 4) {
+    const float4 b4 = *reinterpret_cast<const float4*>(b + i);
+    const float4 c4 = *reinterpret_cast<const float4*>(c + i);
+    s[i + 0] = fmaf(b4.x, dtx, decay * s[i + 0]);
+    s[i + 1] = fmaf(b4.y, dtx, decay * s[i + 1]);
+    s[i + 2] = fmaf(b4.z, dtx, decay * s[i + 2]);
+    s[i + 3] = fmaf(b4.w, dtx, decay * s[i + 3]);
+    acc[0] = fmaf(c4.x, s[i + 0], acc[0]);
+    acc[1] = fmaf(c4.y, s[i + 1], acc[1]);
+    acc[2] = fmaf(c4.z, s[i + 2], acc[2]);
+    acc[3] = fmaf(c4.w, s[i + 3], acc[3]);
+  }
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+// Which columns, rows and head a thread of the scan or decode grid owns.
+struct Ownership {
+  int lane, warp, threads, tid, split, column_base, column, h, b, g, first_row, rows_end, block_first_row;
+  bool column_ok;
+};
+
+template <typename T>
+__device__ __forceinline__ Ownership ownership(const Params<T>& p) {
+  Ownership o;
+  o.lane = threadIdx.x;
+  o.warp = threadIdx.y;
+  o.threads = blockDim.x * blockDim.y;
+  o.tid = o.warp * kWarp + o.lane;
+  o.split = blockIdx.x % p.splits;
+  o.column_base = (blockIdx.x / p.splits) * kWarp;
+  o.column = o.column_base + o.lane;
+  o.column_ok = o.column < p.head_dim;
+  o.h = blockIdx.y;
+  o.b = blockIdx.z;
+  o.g = o.h / p.heads_per_group;
+  o.block_first_row = o.split * p.rows_per_split;
+  o.first_row = o.block_first_row + o.warp * kRowsPerThread;
+  o.rows_end = min(p.state_size, o.block_first_row + p.rows_per_split);
+  return o;
+}
+
+template <typename T>
+__device__ __forceinline__ long long state_offset(const Params<T>& p, const Ownership& o) {
+  return (static_cast<long long>(o.b) * p.heads + o.h) * p.state_size * p.head_dim;
+}
+
+template <typename T>
+__device__ __forceinline__ void load_state(const Params<T>& p, const Ownership& o, float (&s)[kRowsPerThread]) {
+  const float* past = p.past_recurrent + state_offset(p, o);
+#pragma unroll
+  for (int i = 0; i < kRowsPerThread; ++i) {
+    const int n = o.first_row + i;
+    s[i] = o.column_ok && n < o.rows_end ? past[static_cast<long long>(n) * p.head_dim + o.column] : 0.0f;
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void store_state(const Params<T>& p, const Ownership& o, const float (&s)[kRowsPerThread]) {
+  float* present = p.present_recurrent + state_offset(p, o);
+#pragma unroll
+  for (int i = 0; i < kRowsPerThread; ++i) {
+    const int n = o.first_row + i;
+    if (o.column_ok && n < o.rows_end) present[static_cast<long long>(n) * p.head_dim + o.column] = s[i];
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ float* y_partial_at(const Params<T>& p, int split, int b, int t) {
+  return p.y_partial + ((static_cast<long long>(split) * p.batch + b) * p.tokens + t) * p.inner;
+}
+
+// ---- prefill 2: the scan, a chunk of tokens at a time staged in shared memory ----
+// Shared memory (floats): B[chunk][block_rows] | C[chunk][block_rows] | x[chunk][32] | dt[chunk] |
+// decay[chunk] | partial y[chunk][warps][32].
+template <typename T>
+__global__ void scan_prefill_kernel(Params<T> p) {
+  extern __shared__ float4 shared_words[];
+  float* shared = reinterpret_cast<float*>(shared_words);
+  const Ownership o = ownership(p);
+  const int block_rows = p.warps * kRowsPerThread;
+  float* b_rows = shared;
+  float* c_rows = b_rows + p.chunk * block_rows;
+  float* xs = c_rows + p.chunk * block_rows;
+  float* dts = xs + p.chunk * kWarp;
+  float* decays = dts + p.chunk;
+  float* partial = decays + p.chunk;
+
+  float s[kRowsPerThread];
+  load_state(p, o, s);
+  const float a = -expf(p.a_log[o.h]);
+  const float d = p.d[o.h];
+  const int b_channel = p.inner + o.g * p.state_size + o.block_first_row;
+  const int c_channel = p.inner + (p.groups + o.g) * p.state_size + o.block_first_row;
+  const int valid_rows = o.rows_end - o.block_first_row;
+
+  for (int chunk_first = 0; chunk_first < p.tokens; chunk_first += p.chunk) {
+    const int length = min(p.chunk, p.tokens - chunk_first);
+    __syncthreads();  // the previous chunk's shared data is no longer read
+    for (int i = o.tid; i < length * block_rows; i += o.threads) {
+      const int tl = i / block_rows, r = i % block_rows;
+      const float* row = p.xbc + (static_cast<long long>(o.b) * p.tokens + chunk_first + tl) * p.conv_dim;
+      b_rows[i] = r < valid_rows ? row[b_channel + r] : 0.0f;
+      c_rows[i] = r < valid_rows ? row[c_channel + r] : 0.0f;
+    }
+    for (int i = o.tid; i < length * kWarp; i += o.threads) {
+      const int tl = i / kWarp, column = o.column_base + i % kWarp;
+      const float* row = p.xbc + (static_cast<long long>(o.b) * p.tokens + chunk_first + tl) * p.conv_dim;
+      xs[i] = column < p.head_dim ? row[o.h * p.head_dim + column] : 0.0f;
+    }
+    for (int i = o.tid; i < length; i += o.threads) {
+      const float dt = p.dt[(static_cast<long long>(o.b) * p.tokens + chunk_first + i) * p.heads + o.h];
+      dts[i] = dt;
+      decays[i] = expf(dt * a);
+    }
+    __syncthreads();
+    const int row_in_block = o.warp * kRowsPerThread;
+    for (int tl = 0; tl < length; ++tl) {
+      const float dtx = dts[tl] * xs[tl * kWarp + o.lane];
+      partial[(tl * p.warps + o.warp) * kWarp + o.lane] =
+          state_step(s, b_rows + tl * block_rows + row_in_block, c_rows + tl * block_rows + row_in_block, decays[tl], dtx);
+    }
+    __syncthreads();
+    for (int i = o.tid; i < length * kWarp; i += o.threads) {
+      const int tl = i / kWarp, l = i % kWarp, column = o.column_base + l;
+      if (column >= p.head_dim) continue;
+      float sum = o.split == 0 ? d * xs[i] : 0.0f;
+      for (int w = 0; w < p.warps; ++w) sum += partial[(tl * p.warps + w) * kWarp + l];
+      y_partial_at(p, o.split, o.b, chunk_first + tl)[o.h * p.head_dim + column] = sum;
+    }
+  }
+  store_state(p, o, s);
+}
+
+// ---- decode: conv, dt and the state step of one token in one kernel ----
+// Each block computes the conv of the channels it reads (its 32 x columns, its rows of B and C; the B/C of a
+// group are recomputed by each of its blocks, a few hundred multiply-adds) while its state loads are in flight.
+template <typename T>
+__device__ __forceinline__ float conv_one_token(const Params<T>& p, int b, int channel) {
+  const int history = p.conv_kernel - 1;
+  const float* w = p.conv_weight + static_cast<long long>(channel) * p.conv_kernel;
+  float acc = (p.conv_bias ? p.conv_bias[channel] : 0.0f) + w[history] * raw_input(p, b, 0, channel);
+  for (int k = 0; k < history; ++k) acc += w[k] * past_conv_at(p, b, channel, k);
+  return token_mask(p, b, 0) * silu(acc);
+}
+
+template <typename T>
+__global__ void decode_kernel(Params<T> p) {
+  extern __shared__ float4 shared_words[];
+  float* shared = reinterpret_cast<float*>(shared_words);
+  const Ownership o = ownership(p);
+  const int block_rows = p.warps * kRowsPerThread;
+  float* b_rows = shared;                 // [block_rows]
+  float* c_rows = b_rows + block_rows;    // [block_rows]
+  float* xs = c_rows + block_rows;        // [32]
+  float* partial = xs + kWarp;            // [warps][32]
+  float* step = partial + p.warps * kWarp;  // dt, decay
+
+  float s[kRowsPerThread];
+  load_state(p, o, s);
+  const int valid_rows = o.rows_end - o.block_first_row;
+  for (int i = o.tid; i < kWarp + 2 * block_rows; i += o.threads) {
+    float value = 0.0f;
+    if (i < kWarp) {
+      const int column = o.column_base + i;
+      if (column < p.head_dim) value = conv_one_token(p, o.b, o.h * p.head_dim + column);
+      xs[i] = value;
+    } else {
+      const bool is_c = i >= kWarp + block_rows;
+      const int r = i - kWarp - (is_c ? block_rows : 0);
+      const int channel = p.inner + ((is_c ? p.groups : 0) + o.g) * p.state_size + o.block_first_row + r;
+      if (r < valid_rows) value = conv_one_token(p, o.b, channel);
+      (is_c ? c_rows : b_rows)[r] = value;
+    }
+  }
+  if (o.tid == 0) {
+    const float dt = time_step(p, o.b, 0, o.h);
+    step[0] = dt;
+    step[1] = expf(dt * -expf(p.a_log[o.h]));
+  }
+  __syncthreads();
+  const int row_in_block = o.warp * kRowsPerThread;
+  partial[o.warp * kWarp + o.lane] =
+      state_step(s, b_rows + row_in_block, c_rows + row_in_block, step[1], step[0] * xs[o.lane]);
+  store_state(p, o, s);
+  __syncthreads();
+  if (o.warp == 0 && o.column_ok) {
+    float sum = o.split == 0 ? p.d[o.h] * xs[o.lane] : 0.0f;
+    for (int w = 0; w < p.warps; ++w) sum += partial[w * kWarp + o.lane];
+    y_partial_at(p, o.split, o.b, 0)[o.h * p.head_dim + o.column] = sum;
+  }
+}
+
+// ---- last kernel: gate and grouped RMSNorm per token; the new conv state in the remaining blocks ----
+__device__ float block_sum(float value, float* scratch) {
+#pragma unroll
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
+  const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+  __syncthreads();  // scratch may still be read from the previous call
+  if (lane == 0) scratch[warp] = value;
+  __syncthreads();
+  float total = 0.0f;
+  for (int w = 0; w < static_cast<int>(blockDim.x) / kWarp; ++w) total += scratch[w];
+  return total;
+}
+
+template <typename T>
+__device__ __forceinline__ float y_sum(const Params<T>& p, long long row, int i) {
+  float sum = 0.0f;
+  for (int split = 0; split < p.splits; ++split)
+    sum += p.y_partial[(split * static_cast<long long>(p.batch) * p.tokens + row) * p.inner + i];
+  return sum;
+}
+
+template <typename T>
+__device__ void gate_row(const Params<T>& p, long long row) {
+  __shared__ float scratch[kGateThreads / kWarp];
+  const T* z = p.projected + row * p.width;
+  T* out = p.y + row * p.inner;
+  if (p.norm_mode == kNoNorm) {
+    for (int i = threadIdx.x; i < p.inner; i += blockDim.x) out[i] = from_float<T>(y_sum(p, row, i) * silu(to_float(z[i])));
+    return;
+  }
+  const int group_width = p.inner / p.groups;
+  for (int g = 0; g < p.groups; ++g) {
+    const int first = g * group_width, end = first + group_width;
+    float squares = 0.0f;
+    for (int i = first + threadIdx.x; i < end; i += blockDim.x) {
+      const float v = p.norm_mode == kNormThenGate ? y_sum(p, row, i) : y_sum(p, row, i) * silu(to_float(z[i]));
+      squares += v * v;
+    }
+    const float scale = 1.0f / sqrtf(block_sum(squares, scratch) / group_width + p.epsilon);
+    for (int i = first + threadIdx.x; i < end; i += blockDim.x) {
+      const float gate = silu(to_float(z[i]));
+      const float y = y_sum(p, row, i);
+      const float v = p.norm_mode == kNormThenGate ? y * scale * p.norm_weight[i] * gate : y * gate * scale * p.norm_weight[i];
+      out[i] = from_float<T>(v);
+    }
+  }
+}
+
+// present_conv = the last K-1 columns of [past_conv | this call's raw inputs]; all reads before the writes,
+// so present may be past.
+template <typename T>
+__device__ void update_conv_state(const Params<T>& p, long long index) {
+  if (index >= static_cast<long long>(p.batch) * p.conv_dim) return;
+  const int b = static_cast<int>(index / p.conv_dim), channel = static_cast<int>(index % p.conv_dim);
+  const int history = p.conv_kernel - 1;
+  float next[kMaxHistory];
+#pragma unroll
+  for (int j = 0; j < kMaxHistory; ++j) {
+    const int source = p.tokens - history + j;
+    next[j] = j >= history ? 0.0f : source >= 0 ? raw_input(p, b, source, channel) : past_conv_at(p, b, channel, j + p.tokens);
+  }
+  float* present = p.present_conv + index * history;
+#pragma unroll
+  for (int j = 0; j < kMaxHistory; ++j)
+    if (j < history) present[j] = next[j];
+}
+
+template <typename T>
+__global__ void gate_and_conv_state_kernel(Params<T> p) {
+  const long long rows = static_cast<long long>(p.batch) * p.tokens;
+  if (blockIdx.x < rows) {
+    gate_row(p, blockIdx.x);
+  } else {
+    update_conv_state(p, (blockIdx.x - rows) * blockDim.x + threadIdx.x);
+  }
+}
+
+// ---- host side ----
+int multiprocessor_count() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> cache[kMaxDevices] = {};
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return 108;
+  int count = cache[device].load(std::memory_order_relaxed);
+  if (count == 0) {
+    if (cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || count <= 0) count = 108;
+    cache[device].store(count, std::memory_order_relaxed);
+  }
+  return count;
+}
+
+long long ceil_div(long long a, long long b) { return (a + b - 1) / b; }
+std::size_t round_up(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+struct LaunchPlan {
+  bool decode = false;
+  int splits = 1, rows_per_split = 0, warps = 0, chunk = 0;
+  std::size_t shared_bytes = 0;
+  std::size_t xbc_bytes = 0, dt_bytes = 0, y_partial_bytes = 0;
+  std::size_t workspace_bytes() const { return xbc_bytes + dt_bytes + y_partial_bytes; }
+};
+
+std::size_t prefill_shared_bytes(int warps, int chunk) {
+  const std::size_t block_rows = static_cast<std::size_t>(warps) * kRowsPerThread;
+  return (2 * chunk * block_rows + chunk * kWarp + 2 * chunk + static_cast<std::size_t>(chunk) * warps * kWarp) *
+         sizeof(float);
+}
+
+// Splits N over more blocks until the grid covers the GPU: twice the multiprocessors for decode (a memory
+// stream wants many loads in flight), half of them for prefill (each extra split writes one more partial y).
+LaunchPlan plan_launch(const Mamba2Shape& s) {
+  LaunchPlan plan;
+  plan.decode = s.tokens == 1;
+  const long long column_blocks = s.batch * s.heads * ceil_div(s.head_dim, kWarp);
+  const long long target = plan.decode ? 2LL * multiprocessor_count() : multiprocessor_count() / 2;
+  plan.splits = static_cast<int>(std::max<long long>(1, ceil_div(s.state_size, kMaxBlockRows)));
+  while (column_blocks * plan.splits < target && ceil_div(s.state_size, plan.splits * 2) >= kRowsPerThread)
+    plan.splits *= 2;
+  plan.rows_per_split = static_cast<int>(ceil_div(ceil_div(s.state_size, plan.splits), kRowsPerThread) * kRowsPerThread);
+  plan.splits = static_cast<int>(ceil_div(s.state_size, plan.rows_per_split));
+  plan.warps = plan.rows_per_split / kRowsPerThread;
+  if (plan.decode) {
+    plan.shared_bytes = (2 * plan.rows_per_split + kWarp + plan.warps * kWarp + 2) * sizeof(float);
+  } else {
+    plan.chunk = 64;
+    while (plan.chunk > 1 && prefill_shared_bytes(plan.warps, plan.chunk) > kSharedBudget) plan.chunk /= 2;
+    plan.shared_bytes = prefill_shared_bytes(plan.warps, plan.chunk);
+    plan.xbc_bytes = round_up(static_cast<std::size_t>(s.batch * s.tokens * s.conv_dim()) * sizeof(float));
+    plan.dt_bytes = round_up(static_cast<std::size_t>(s.batch * s.tokens * s.heads) * sizeof(float));
+  }
+  plan.y_partial_bytes =
+      round_up(static_cast<std::size_t>(plan.splits) * s.batch * s.tokens * s.inner() * sizeof(float));
+  return plan;
+}
+
+// D is the device element type of the storage type T (float, __half, __nv_bfloat16).
+template <typename D, typename T>
+Params<D> make_params(const Mamba2Shape& s, const Mamba2Tensors<T>& t, const LaunchPlan& plan, void* workspace) {
+  Params<D> p{};
+  p.batch = static_cast<int>(s.batch);
+  p.tokens = static_cast<int>(s.tokens);
+  p.total = static_cast<int>(s.total);
+  p.heads = static_cast<int>(s.heads);
+  p.head_dim = static_cast<int>(s.head_dim);
+  p.groups = static_cast<int>(s.groups);
+  p.state_size = static_cast<int>(s.state_size);
+  p.conv_kernel = static_cast<int>(s.conv_kernel);
+  p.inner = static_cast<int>(s.inner());
+  p.conv_dim = static_cast<int>(s.conv_dim());
+  p.width = static_cast<int>(s.projected_width());
+  p.heads_per_group = static_cast<int>(s.heads / s.groups);
+  p.norm_mode = !t.norm_weight ? kNoNorm : s.norm_before_gate ? kNormThenGate : kGateThenNorm;
+  p.epsilon = s.epsilon;
+  p.dt_min = s.dt_min;
+  p.dt_max = s.dt_max > 0.0f ? s.dt_max : std::numeric_limits<float>::infinity();
+  p.projected = reinterpret_cast<const D*>(t.projected);
+  p.conv_weight = t.conv_weight;
+  p.conv_bias = t.conv_bias;
+  p.dt_bias = t.dt_bias;
+  p.a_log = t.a_log;
+  p.d = t.d;
+  p.norm_weight = t.norm_weight;
+  p.attention_mask = t.attention_mask;
+  p.past_conv = t.past_conv;
+  p.past_recurrent = t.past_recurrent;
+  p.y = reinterpret_cast<D*>(t.y);
+  p.present_conv = t.present_conv;
+  p.present_recurrent = t.present_recurrent;
+  char* next = static_cast<char*>(workspace);
+  p.xbc = plan.xbc_bytes ? reinterpret_cast<float*>(next) : nullptr;
+  next += plan.xbc_bytes;
+  p.dt = plan.dt_bytes ? reinterpret_cast<float*>(next) : nullptr;
+  next += plan.dt_bytes;
+  p.y_partial = reinterpret_cast<float*>(next);
+  p.splits = plan.splits;
+  p.rows_per_split = plan.rows_per_split;
+  p.warps = plan.warps;
+  p.chunk = plan.chunk;
+  return p;
+}
+
+const char* launch_error() {
+  const cudaError_t error = cudaGetLastError();
+  return error == cudaSuccess ? nullptr : cudaGetErrorString(error);
+}
+
+// With no new tokens the states only move from past to present.
+template <typename T>
+const char* copy_states(const Mamba2Shape& s, const Mamba2Tensors<T>& t, cudaStream_t stream) {
+  const std::size_t conv = static_cast<std::size_t>(s.batch * s.conv_dim() * (s.conv_kernel - 1)) * sizeof(float);
+  const std::size_t recurrent = static_cast<std::size_t>(s.batch * s.heads * s.state_size * s.head_dim) * sizeof(float);
+  if (t.present_conv != t.past_conv && conv)
+    cudaMemcpyAsync(t.present_conv, t.past_conv, conv, cudaMemcpyDeviceToDevice, stream);
+  if (t.present_recurrent != t.past_recurrent && recurrent)
+    cudaMemcpyAsync(t.present_recurrent, t.past_recurrent, recurrent, cudaMemcpyDeviceToDevice, stream);
+  return launch_error();
+}
+
+// Grid dimensions y and z are limited to 65535.
+const char* launch_limits_error(const Mamba2Shape& s) {
+  if (s.batch > 65535) return "the CUDA kernels take at most 65535 rows per call";
+  if (s.heads > 65535) return "the CUDA kernels take at most 65535 heads";
+  if (ceil_div(s.tokens, kConvTokensPerBlock) > 65535) return "the CUDA kernels take at most 2097120 tokens per call";
+  return nullptr;
+}
+
+template <typename D>
+void launch_prefill(const Params<D>& p, const LaunchPlan& plan, cudaStream_t stream) {
+  const dim3 conv_grid(static_cast<unsigned>(ceil_div(p.conv_dim + p.heads, kConvThreads)),
+                       static_cast<unsigned>(ceil_div(p.tokens, kConvTokensPerBlock)), static_cast<unsigned>(p.batch));
+  conv_prefill_kernel<D><<<conv_grid, kConvThreads, 0, stream>>>(p);
+  const dim3 scan_grid(static_cast<unsigned>(ceil_div(p.head_dim, kWarp) * p.splits), static_cast<unsigned>(p.heads),
+                       static_cast<unsigned>(p.batch));
+  scan_prefill_kernel<D><<<scan_grid, dim3(kWarp, p.warps), plan.shared_bytes, stream>>>(p);
+}
+
+template <typename D>
+void launch_decode(const Params<D>& p, const LaunchPlan& plan, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(ceil_div(p.head_dim, kWarp) * p.splits), static_cast<unsigned>(p.heads),
+                  static_cast<unsigned>(p.batch));
+  decode_kernel<D><<<grid, dim3(kWarp, p.warps), plan.shared_bytes, stream>>>(p);
+}
+
+template <typename D>
+void launch_gate_and_conv_state(const Params<D>& p, cudaStream_t stream) {
+  const long long blocks = static_cast<long long>(p.batch) * p.tokens + ceil_div(static_cast<long long>(p.batch) * p.conv_dim, kGateThreads);
+  gate_and_conv_state_kernel<D><<<static_cast<unsigned>(blocks), kGateThreads, 0, stream>>>(p);
+}
+
+template <typename T>
+const char* launch(const Mamba2Shape& s, const Mamba2Tensors<T>& t, void* workspace, std::size_t workspace_bytes,
+                   cudaStream_t stream) {
+  using D = typename DeviceTypeOf<T>::type;
+  if (const char* error = mamba2_shape_error(s)) return error;
+  if (const char* error = launch_limits_error(s)) return error;
+  if (s.batch == 0) return nullptr;
+  if (s.tokens == 0) return copy_states(s, t, stream);
+  const LaunchPlan plan = plan_launch(s);
+  if (workspace_bytes < plan.workspace_bytes() || !workspace)
+    return "the CUDA workspace is smaller than mamba2_cuda_workspace_bytes()";
+  const Params<D> p = make_params<D>(s, t, plan, workspace);
+  if (plan.decode) {
+    launch_decode(p, plan, stream);
+  } else {
+    launch_prefill(p, plan, stream);
+  }
+  launch_gate_and_conv_state(p, stream);
+  return launch_error();
+}
+
+}  // namespace
+
+std::size_t mamba2_cuda_workspace_bytes(const Mamba2Shape& shape) {
+  if (mamba2_shape_error(shape) || shape.batch == 0 || shape.tokens == 0) return 0;
+  return plan_launch(shape).workspace_bytes();
+}
+
+template <typename T>
+const char* mamba2_mixer_cuda(const Mamba2Shape& shape, const Mamba2Tensors<T>& tensors, void* workspace,
+                              std::size_t workspace_bytes, void* stream) {
+  return launch(shape, tensors, workspace, workspace_bytes, static_cast<cudaStream_t>(stream));
+}
+
+template const char* mamba2_mixer_cuda<float>(const Mamba2Shape&, const Mamba2Tensors<float>&, void*, std::size_t,
+                                              void*);
+template const char* mamba2_mixer_cuda<Float16Bits>(const Mamba2Shape&, const Mamba2Tensors<Float16Bits>&, void*,
+                                                    std::size_t, void*);
+template const char* mamba2_mixer_cuda<BFloat16Bits>(const Mamba2Shape&, const Mamba2Tensors<BFloat16Bits>&, void*,
+                                                     std::size_t, void*);
+
+}  // namespace falcon_onnx

@@ -1,0 +1,354 @@
+// ONNX Runtime glue: the op falcon_onnx:Mamba2Mixer (since version 1) for the CPU execution provider (float)
+// and, in CUDA builds, for the CUDA execution provider (float, float16, bfloat16 activations; states float).
+// Written against the classic custom-op API (Ort::CustomOpBase) rather than the lite API: the lite API builds
+// a tensor for every declared input and fails on an absent optional input in the middle of the list
+// (conv_bias = ""), and it cannot name the two optional inputs.
+#define ORT_API_MANUAL_INIT
+#include "onnxruntime_cxx_api.h"
+#undef ORT_API_MANUAL_INIT
+
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "falcon_onnx/mamba2_mixer.h"
+#if defined(FALCON_ONNX_WITH_CUDA)
+#include "mamba2_mixer_cuda.cuh"
+#endif
+
+#if defined(_WIN32)
+#define FALCON_ONNX_EXPORT __declspec(dllexport)
+#else
+#define FALCON_ONNX_EXPORT __attribute__((visibility("default")))
+#endif
+
+namespace falcon_onnx {
+namespace {
+
+constexpr const char* kDomain = "falcon_onnx";
+constexpr const char* kOpType = "Mamba2Mixer";
+constexpr const char* kCpuProvider = "CPUExecutionProvider";
+constexpr const char* kCudaProvider = "CUDAExecutionProvider";
+
+enum Input : std::size_t {
+  kProjected, kConvWeight, kConvBias, kDtBias, kALog, kD, kNormWeight, kAttentionMask, kPastConv, kPastRecurrent,
+  kInputCount
+};
+enum Output : std::size_t { kY, kPresentConv, kPresentRecurrent, kOutputCount };
+const char* const kInputNames[] = {"projected", "conv_weight", "conv_bias", "dt_bias", "A_log", "D", "norm_weight",
+                                   "attention_mask", "past_conv_state", "past_recurrent_state"};
+
+// ---- attributes, read once per kernel ----
+int64_t int_attribute(const OrtKernelInfo* info, const char* name, const int64_t* fallback) {
+  int64_t value = 0;
+  if (OrtStatus* status = Ort::GetApi().KernelInfoGetAttribute_int64(info, name, &value)) {
+    Ort::GetApi().ReleaseStatus(status);
+    if (!fallback) throw std::invalid_argument(std::string("Mamba2Mixer: missing int attribute ") + name);
+    return *fallback;
+  }
+  return value;
+}
+
+float float_attribute(const OrtKernelInfo* info, const char* name, float fallback) {
+  float value = 0.0f;
+  if (OrtStatus* status = Ort::GetApi().KernelInfoGetAttribute_float(info, name, &value)) {
+    Ort::GetApi().ReleaseStatus(status);
+    return fallback;
+  }
+  return value;
+}
+
+// The shape fields that come from attributes; batch, tokens and total come from the inputs of each call.
+Mamba2Shape read_attributes(const OrtKernelInfo* info) {
+  const int64_t default_chunk = 256, default_order = 0;
+  Mamba2Shape s;
+  s.heads = int_attribute(info, "n_heads", nullptr);
+  s.head_dim = int_attribute(info, "head_dim", nullptr);
+  s.groups = int_attribute(info, "n_groups", nullptr);
+  s.state_size = int_attribute(info, "d_state", nullptr);
+  s.conv_kernel = int_attribute(info, "d_conv", nullptr);
+  s.chunk_size = int_attribute(info, "chunk_size", &default_chunk);
+  s.norm_before_gate = int_attribute(info, "norm_before_gate", &default_order) != 0;
+  s.epsilon = float_attribute(info, "epsilon", 1e-5f);
+  s.dt_min = float_attribute(info, "dt_min", 0.0f);
+  s.dt_max = float_attribute(info, "dt_max", std::numeric_limits<float>::infinity());
+  s.batch = s.tokens = s.total = 1;
+  if (const char* error = mamba2_shape_error(s)) throw std::invalid_argument(std::string("Mamba2Mixer: ") + error);
+  return s;
+}
+
+// ---- inputs of one call ----
+std::string dims_text(const std::vector<int64_t>& dims) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < dims.size(); ++i) text += (i ? ", " : "") + std::to_string(dims[i]);
+  return text + "]";
+}
+
+struct CallInputs {
+  Ort::ConstValue values[kInputCount];
+  std::vector<int64_t> dims[kInputCount];
+  bool present(std::size_t i) const { return values[i] != nullptr; }
+};
+
+CallInputs read_inputs(const Ort::KernelContext& context) {
+  CallInputs in;
+  if (context.GetInputCount() < kInputCount)
+    throw std::invalid_argument("Mamba2Mixer: expected 10 inputs, got " + std::to_string(context.GetInputCount()));
+  for (std::size_t i = 0; i < kInputCount; ++i) {
+    in.values[i] = context.GetInput(i);
+    if (in.values[i] != nullptr) in.dims[i] = in.values[i].GetTensorTypeAndShapeInfo().GetShape();
+  }
+  return in;
+}
+
+void expect_dims(const CallInputs& in, std::size_t input, const std::vector<int64_t>& expected) {
+  if (in.dims[input] != expected)
+    throw std::invalid_argument(std::string("Mamba2Mixer: input ") + kInputNames[input] + " has shape " +
+                                dims_text(in.dims[input]) + ", expected " + dims_text(expected));
+}
+
+// The call's shape: the attributes plus batch, T and total from the inputs, every input's shape checked.
+Mamba2Shape call_shape(const Mamba2Shape& attributes, const CallInputs& in) {
+  Mamba2Shape s = attributes;
+  if (in.dims[kProjected].size() != 3 || in.dims[kAttentionMask].size() != 2)
+    throw std::invalid_argument("Mamba2Mixer: projected must be [batch, T, width] and attention_mask [batch, total]");
+  s.batch = in.dims[kProjected][0];
+  s.tokens = in.dims[kProjected][1];
+  s.total = in.dims[kAttentionMask][1];
+  if (const char* error = mamba2_shape_error(s)) throw std::invalid_argument(std::string("Mamba2Mixer: ") + error);
+  expect_dims(in, kProjected, {s.batch, s.tokens, s.projected_width()});
+  expect_dims(in, kConvWeight, {s.conv_dim(), 1, s.conv_kernel});
+  if (in.present(kConvBias)) expect_dims(in, kConvBias, {s.conv_dim()});
+  for (std::size_t per_head : {kDtBias, kALog, kD}) expect_dims(in, per_head, {s.heads});
+  if (in.present(kNormWeight)) expect_dims(in, kNormWeight, {s.inner()});
+  expect_dims(in, kAttentionMask, {s.batch, s.total});
+  expect_dims(in, kPastConv, {s.batch, s.conv_dim(), s.conv_kernel - 1});
+  expect_dims(in, kPastRecurrent, {s.batch, s.heads, s.state_size, s.head_dim});
+  return s;
+}
+
+const float* optional_floats(const CallInputs& in, std::size_t input) {
+  return in.present(input) ? in.values[input].GetTensorData<float>() : nullptr;
+}
+
+// Binds the inputs and allocates the outputs (ORT hands back the past buffers when they are bound in place).
+template <typename T>
+Mamba2Tensors<T> bind_tensors(Ort::KernelContext& context, const CallInputs& in, const Mamba2Shape& s) {
+  Mamba2Tensors<T> t;
+  t.projected = in.values[kProjected].GetTensorData<T>();
+  t.conv_weight = in.values[kConvWeight].GetTensorData<float>();
+  t.conv_bias = optional_floats(in, kConvBias);
+  t.dt_bias = in.values[kDtBias].GetTensorData<float>();
+  t.a_log = in.values[kALog].GetTensorData<float>();
+  t.d = in.values[kD].GetTensorData<float>();
+  t.norm_weight = optional_floats(in, kNormWeight);
+  t.attention_mask = in.values[kAttentionMask].GetTensorData<int64_t>();
+  t.past_conv = in.values[kPastConv].GetTensorData<float>();
+  t.past_recurrent = in.values[kPastRecurrent].GetTensorData<float>();
+  t.y = context.GetOutput(kY, {s.batch, s.tokens, s.inner()}).GetTensorMutableData<T>();
+  t.present_conv = context.GetOutput(kPresentConv, in.dims[kPastConv]).GetTensorMutableData<float>();
+  t.present_recurrent = context.GetOutput(kPresentRecurrent, in.dims[kPastRecurrent]).GetTensorMutableData<float>();
+  return t;
+}
+
+// ORT's intra-op thread pool behind the kernel's ParallelRunner (sequential when the session has none).
+class OrtThreadPoolRunner final : public ParallelRunner {
+ public:
+  explicit OrtThreadPoolRunner(const Ort::KernelContext& context) : context_(context) {}
+  void run(std::size_t count, void (*task)(void*, std::size_t), void* task_context) const override {
+    context_.ParallelFor(task, count, 0, task_context);
+  }
+
+ private:
+  const Ort::KernelContext& context_;
+};
+
+template <typename Body>
+OrtStatusPtr status_of(Body&& body) noexcept {
+  try {
+    body();
+    return nullptr;
+  } catch (const Ort::Exception& e) {
+    return Ort::Status(e).release();
+  } catch (const std::exception& e) {
+    return Ort::Status(e.what(), ORT_INVALID_ARGUMENT).release();
+  }
+}
+
+// ---- kernels ----
+class CpuKernel {
+ public:
+  explicit CpuKernel(const OrtKernelInfo* info) : attributes_(read_attributes(info)) {}
+
+  OrtStatusPtr ComputeV2(OrtKernelContext* raw_context) const noexcept {
+    return status_of([&] {
+      Ort::KernelContext context(raw_context);
+      const CallInputs in = read_inputs(context);
+      const Mamba2Shape s = call_shape(attributes_, in);
+      const Mamba2Tensors<float> t = bind_tensors<float>(context, in, s);
+      mamba2_mixer_cpu(s, t, OrtThreadPoolRunner(context));
+    });
+  }
+
+ private:
+  Mamba2Shape attributes_;
+};
+
+#if defined(FALCON_ONNX_WITH_CUDA)
+template <typename OrtType> struct StorageOf;
+template <> struct StorageOf<float> { using type = float; };
+template <> struct StorageOf<Ort::Float16_t> { using type = Float16Bits; };
+template <> struct StorageOf<Ort::BFloat16_t> { using type = BFloat16Bits; };
+
+template <typename OrtType>
+class CudaKernel {
+ public:
+  using Storage = typename StorageOf<OrtType>::type;
+  static_assert(sizeof(Storage) == sizeof(OrtType), "16-bit storage types must match ORT's");
+
+  explicit CudaKernel(const OrtKernelInfo* info) : attributes_(read_attributes(info)) {}
+
+  OrtStatusPtr ComputeV2(OrtKernelContext* raw_context) const noexcept {
+    return status_of([&] {
+      Ort::KernelContext context(raw_context);
+      const CallInputs in = read_inputs(context);
+      const Mamba2Shape s = call_shape(attributes_, in);
+      const Mamba2Tensors<OrtType> bound = bind_tensors<OrtType>(context, in, s);
+      Mamba2Tensors<Storage> t;
+      t.projected = reinterpret_cast<const Storage*>(bound.projected);
+      t.conv_weight = bound.conv_weight;
+      t.conv_bias = bound.conv_bias;
+      t.dt_bias = bound.dt_bias;
+      t.a_log = bound.a_log;
+      t.d = bound.d;
+      t.norm_weight = bound.norm_weight;
+      t.attention_mask = bound.attention_mask;
+      t.past_conv = bound.past_conv;
+      t.past_recurrent = bound.past_recurrent;
+      t.y = reinterpret_cast<Storage*>(bound.y);
+      t.present_conv = bound.present_conv;
+      t.present_recurrent = bound.present_recurrent;
+      // Scratch from the CUDA provider's allocator; freeing it right after the launches is safe because
+      // ORT hands it out again only to work on the same stream, which runs after these kernels.
+      const std::size_t bytes = mamba2_cuda_workspace_bytes(s);
+      void* workspace = nullptr;
+      std::optional<Ort::Allocator> allocator;
+      std::optional<Ort::MemoryAllocation> allocation;
+      if (bytes) {
+        const int device = in.values[kProjected].GetTensorMemoryInfo().GetDeviceId();
+        const Ort::MemoryInfo memory("Cuda", OrtDeviceAllocator, device, OrtMemTypeDefault);
+        allocator.emplace(context.GetAllocator(*memory.GetConst()));
+        allocation.emplace(allocator->GetAllocation(bytes));
+        workspace = allocation->get();
+      }
+      if (const char* error = mamba2_mixer_cuda(s, t, workspace, bytes, context.GetGPUComputeStream()))
+        throw std::runtime_error(std::string("Mamba2Mixer (CUDA): ") + error);
+    });
+  }
+
+ private:
+  Mamba2Shape attributes_;
+};
+#endif
+
+// ---- op descriptions ----
+template <typename Kernel, typename Activation>
+struct MixerOp : Ort::CustomOpBase<MixerOp<Kernel, Activation>, Kernel, true> {
+  // api_version: the one the runtime granted; a runtime rejects op descriptions newer than itself.
+  MixerOp(const char* provider, uint32_t api_version) : provider_(provider) { OrtCustomOp::version = api_version; }
+
+  OrtStatusPtr CreateKernelV2(const OrtApi&, const OrtKernelInfo* info, void** kernel) const noexcept {
+    return status_of([&] { *kernel = new Kernel(info); });
+  }
+  const char* GetName() const { return kOpType; }
+  const char* GetExecutionProviderType() const { return provider_; }
+
+  std::size_t GetInputTypeCount() const { return kInputCount; }
+  ONNXTensorElementDataType GetInputType(std::size_t index) const {
+    if (index == kProjected) return Ort::TypeToTensorType<Activation>::type;
+    if (index == kAttentionMask) return ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
+    return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  }
+  OrtCustomOpInputOutputCharacteristic GetInputCharacteristic(std::size_t index) const {
+    return index == kConvBias || index == kNormWeight ? INPUT_OUTPUT_OPTIONAL : INPUT_OUTPUT_REQUIRED;
+  }
+
+  std::size_t GetOutputTypeCount() const { return kOutputCount; }
+  ONNXTensorElementDataType GetOutputType(std::size_t index) const {
+    return index == kY ? Ort::TypeToTensorType<Activation>::type : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  }
+
+ private:
+  const char* provider_;
+};
+
+using CpuFloatOp = MixerOp<CpuKernel, float>;
+#if defined(FALCON_ONNX_WITH_CUDA)
+using CudaFloatOp = MixerOp<CudaKernel<float>, float>;
+using CudaHalfOp = MixerOp<CudaKernel<Ort::Float16_t>, Ort::Float16_t>;
+using CudaBFloat16Op = MixerOp<CudaKernel<Ort::BFloat16_t>, Ort::BFloat16_t>;
+#endif
+
+// The op descriptions and domains must outlive every session that uses them: they live until unload.
+struct Registry {
+  explicit Registry(uint32_t api_version)
+      : cpu_float(kCpuProvider, api_version)
+#if defined(FALCON_ONNX_WITH_CUDA)
+        , cuda_float(kCudaProvider, api_version), cuda_half(kCudaProvider, api_version),
+        cuda_bfloat16(kCudaProvider, api_version)
+#endif
+  {
+  }
+  std::mutex mutex;
+  std::vector<Ort::CustomOpDomain> domains;
+  CpuFloatOp cpu_float;
+#if defined(FALCON_ONNX_WITH_CUDA)
+  CudaFloatOp cuda_float;
+  CudaHalfOp cuda_half;
+  CudaBFloat16Op cuda_bfloat16;
+#endif
+};
+
+// Never destroyed: sessions may outlive static destruction. One process talks to one runtime, so the API
+// version of the first registration holds for all.
+Registry& registry(uint32_t api_version) {
+  static Registry* instance = new Registry(api_version);
+  return *instance;
+}
+
+void add_domain(OrtSessionOptions* options, uint32_t api_version) {
+  Registry& r = registry(api_version);
+  std::lock_guard<std::mutex> lock(r.mutex);
+  Ort::CustomOpDomain domain(kDomain);
+  domain.Add(&r.cpu_float);
+#if defined(FALCON_ONNX_WITH_CUDA)
+  domain.Add(&r.cuda_float);
+  domain.Add(&r.cuda_half);
+  domain.Add(&r.cuda_bfloat16);
+#endif
+  Ort::UnownedSessionOptions(options).Add(domain);
+  r.domains.push_back(std::move(domain));
+}
+
+}  // namespace
+}  // namespace falcon_onnx
+
+// The library's one export. ORT passes its API base; everything else is reached through it.
+extern "C" FALCON_ONNX_EXPORT OrtStatus* ORT_API_CALL RegisterCustomOps(OrtSessionOptions* options,
+                                                                         const OrtApiBase* api_base) {
+  // The newest API the runtime has, down to 1.17 (KernelContext_ParallelFor): built against 1.31 headers,
+  // the library still loads into a slightly older runtime. The C++ wrappers used here all predate 1.17.
+  constexpr uint32_t kOldestApi = 17;
+  uint32_t version = ORT_API_VERSION;
+  const OrtApi* api = api_base->GetApi(version);
+  while (!api && version > kOldestApi) api = api_base->GetApi(--version);
+  // Older still: there is no API to build an error status with; the session then stops at the unknown op.
+  if (!api) return nullptr;
+  Ort::InitApi(api);
+  return falcon_onnx::status_of([&] { falcon_onnx::add_domain(options, version); });
+}
