@@ -105,6 +105,7 @@ public static class BenchCommand
         {
             var d = model.Dimensions;
             using var options = new SessionOptions { IntraOpNumThreads = model.Options.IntraOpThreads, GraphOptimizationLevel = model.Options.GraphOptimization };
+            if (model.Manifest.CustomOpsLibrary is { } library) options.RegisterCustomOpLibrary(Path.GetFullPath(Path.Combine(model.Folder, library)));
             using var session = new InferenceSession(Path.Combine(model.Folder, model.Manifest.Graph.File), options);
             if (!model.Manifest.Graph.PastPresentShareBuffer) throw new FalconModelException("--bare needs an export with a shared KV buffer (attention gqa)");
             int capacity = prompt.Length + steps + 1;

@@ -10,7 +10,7 @@ namespace FalconOnnx.Tests.Export;
 public sealed class ContinuationTests
 {
     /// <summary>The three exports: ort lowering with GroupQueryAttention (the default), ort with concat attention, onnx.</summary>
-    public enum Variant { OrtGqa, OrtConcat, Onnx }
+    public enum Variant { OrtGqa, OrtConcat, Onnx, CustomGqa }
 
     private static readonly Dictionary<Variant, string> Folders = [];
 
@@ -18,6 +18,7 @@ public sealed class ContinuationTests
     {
         Variant.OrtGqa => new ExportOptions { Ssm = SsmLowering.Ort, Attention = AttentionLowering.Gqa },
         Variant.OrtConcat => new ExportOptions { Ssm = SsmLowering.Ort, Attention = AttentionLowering.Concat },
+        Variant.CustomGqa => new ExportOptions { Ssm = SsmLowering.Custom },
         _ => new ExportOptions { Ssm = SsmLowering.Onnx },
     };
 
@@ -64,10 +65,10 @@ public sealed class ContinuationTests
     }
 
     [Test]
-    public void OrtAndOnnxLowerings_Agree([Values(1, 5, 16, 37)] int chunk)
+    public void LoweringsAgree([Values(Variant.Onnx, Variant.CustomGqa)] Variant other, [Values(1, 5, 16, 37)] int chunk)
     {
         using var ort = new OnnxStepper(Folders[Variant.OrtGqa]);
-        using var onnx = new OnnxStepper(Folders[Variant.Onnx]);
+        using var onnx = new OnnxStepper(Folders[other]);
         var ortState = ort.NewState(1);
         var onnxState = onnx.NewState(1);
         double logits = 0, states = 0;

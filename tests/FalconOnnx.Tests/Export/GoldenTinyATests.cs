@@ -6,6 +6,7 @@ namespace FalconOnnx.Tests.Export;
 /// <summary>The exported tiny-a against the logits of Hugging Face's FalconH1ForCausalLM (golden/tiny-a).</summary>
 [TestFixture(SsmLowering.Ort)]
 [TestFixture(SsmLowering.Onnx)]
+[TestFixture(SsmLowering.Custom)]
 public sealed class GoldenTinyATests(SsmLowering ssm)
 {
     private const double Tolerance = 1e-4;

@@ -23,7 +23,7 @@ public sealed class VariantExportTests(string variantName, SsmLowering ssm, Atte
 
     public static IEnumerable<TestFixtureData> Cases =>
         from variant in VariantCheckpoints.All
-        from lowering in new (SsmLowering, AttentionLowering?)[] { (SsmLowering.Ort, null), (SsmLowering.Ort, AttentionLowering.Concat), (SsmLowering.Onnx, null) }
+        from lowering in new (SsmLowering, AttentionLowering?)[] { (SsmLowering.Ort, null), (SsmLowering.Ort, AttentionLowering.Concat), (SsmLowering.Onnx, null), (SsmLowering.Custom, AttentionLowering.Concat) }
         select new TestFixtureData(variant.Name, lowering.Item1, lowering.Item2);
 
     [OneTimeSetUp]

@@ -23,6 +23,7 @@ public sealed class OnnxStepper : IDisposable
         _maxLength = maxLength;
         Manifest = ModelManifest.Load(folder);
         using var options = new SessionOptions { GraphOptimizationLevel = optimization, IntraOpNumThreads = 2 };
+        if (Manifest.CustomOpsLibrary is { } library) options.RegisterCustomOpLibrary(Path.GetFullPath(Path.Combine(folder, library)));
         _session = new InferenceSession(Path.Combine(folder, Manifest.Graph.File), options);
         _inPlace = inPlaceStates;
     }
