@@ -15,7 +15,8 @@ public static class ExportCommand
         var attention = new Option<string?>("--attention") { Description = "Attention: gqa (GroupQueryAttention, one shared KV buffer; default with --ssm ort) or concat (standard operators; default with --ssm onnx)" };
         attention.AcceptOnlyFromAmong("gqa", "concat");
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder" };
-        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder") { input, output, ssm, attention, force };
+        var modelId = new Option<string?>("--model-id") { Description = "The released checkpoint the input is (Hugging Face repo id, see models.json); its config is checked against it. Default: config.json's _name_or_path" };
+        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder") { input, output, ssm, attention, force, modelId };
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, cancellation =>
         {
             var options = new ExportOptions
@@ -23,7 +24,11 @@ public static class ExportCommand
                 Ssm = ExportOptions.ParseSsm(parse.GetValue(ssm)!),
                 Attention = parse.GetValue(attention) is { } a ? ExportOptions.ParseAttention(a) : null,
                 Force = parse.GetValue(force),
+                ModelId = parse.GetValue(modelId),
             };
+            // Before the progress display starts, so the lines stay whole on a terminal.
+            foreach (string warning in FalconH1Exporter.CheckConfig(parse.GetValue(input)!, options))
+                parse.InvocationConfiguration.Error.WriteLine($"warning: {warning}");
             var console = Console(parse.InvocationConfiguration.Output);
             ExportResult result = null!;
             console.Progress()

@@ -38,6 +38,12 @@ public sealed record ExportOptions
     /// <summary>Replace an existing output folder.</summary>
     public bool Force { get; init; }
 
+    /// <summary>
+    /// The released checkpoint the input is (a models.json repo id); null: config.json's <c>_name_or_path</c> or a
+    /// Hugging Face cache folder name tells, if either names one. The config is checked against that entry.
+    /// </summary>
+    public string? ModelId { get; init; }
+
     public static SsmLowering ParseSsm(string text) => text switch
     {
         "ort" => SsmLowering.Ort,
