@@ -17,6 +17,7 @@ public static class Program
             SynthCommand.Create(),
             GenerateCommand.Create(),
             BenchCommand.Create(),
+            PlanCommand.Create(),
         };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

@@ -21,7 +21,7 @@ namespace FalconOnnx.Models;
 public sealed record MemoryPlan
 {
     /// <summary>Bytes of model.onnx per decoder layer (node and value names of the ort lowering, measured), plus a fixed part.</summary>
-    internal const long GraphBytesPerLayer = 24 << 10, GraphBytesFixed = 64 << 10;
+    internal const long GraphBytesPerLayer = 12 << 10, GraphBytesFixed = 8 << 10;
 
     public required FalconH1Config Config { get; init; }
     public required Precision Precision { get; init; }

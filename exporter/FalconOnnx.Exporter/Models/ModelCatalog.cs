@@ -69,6 +69,27 @@ public static class ModelCatalog
     }
 
     /// <summary>
+    /// A config to plan for: a models.json repo id, a checkpoint folder (its config.json) or an exported folder (the
+    /// source config its manifest keeps). Returns a label for it and the config.
+    /// </summary>
+    public static (string Label, FalconH1Config Config) ResolveConfig(string idOrFolder)
+    {
+        if (TryFind(idOrFolder) is { } entry) return (entry.Id, entry.Config);
+        if (Directory.Exists(idOrFolder))
+        {
+            string config = Path.Combine(idOrFolder, Checkpoint.ConfigFileName);
+            if (File.Exists(config)) return (idOrFolder, FalconH1Config.Load(config));
+            if (File.Exists(Path.Combine(idOrFolder, Runtime.ModelManifest.FileName)))
+            {
+                var manifest = Runtime.ModelManifest.Load(idOrFolder);
+                return (idOrFolder, FalconH1Config.Parse(manifest.Source.Config, Path.Combine(idOrFolder, Runtime.ModelManifest.FileName) + " (source config)"));
+            }
+            throw new FalconOnnxException($"{idOrFolder}: neither a checkpoint ({Checkpoint.ConfigFileName}) nor an exported folder ({Runtime.ModelManifest.FileName})");
+        }
+        throw new FalconOnnxException($"--model: '{idOrFolder}' is neither a folder nor a model id of models.json ({Ids})");
+    }
+
+    /// <summary>
     /// The entry a checkpoint comes from: <paramref name="explicitId"/> when given (it must be known), else
     /// config.json's <c>_name_or_path</c> when it names a known repo (as an id or as a path ending in the repo
     /// name), else a Hugging Face cache folder (<c>models--tiiuae--Falcon-H1-7B-Instruct/snapshots/...</c>).
