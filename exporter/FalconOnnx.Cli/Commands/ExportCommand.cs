@@ -33,7 +33,7 @@ public static class ExportCommand
             ExportResult result = null!;
             console.Progress()
                 .AutoClear(false)
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new RemainingTimeColumn())
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
                 .Start(context =>
                 {
                     var weights = context.AddTask("weights", maxValue: 1);
@@ -41,7 +41,7 @@ public static class ExportCommand
                     {
                         if (p.TotalBytes > 0) weights.MaxValue = p.TotalBytes;
                         weights.Value = p.BytesDone;
-                        weights.Description = $"weights {p.TensorsDone}/{p.TensorCount}";
+                        weights.Description = $"tensors {p.TensorsDone}/{p.TensorCount}";
                     }, cancellation);
                     weights.Value = weights.MaxValue;
                 });

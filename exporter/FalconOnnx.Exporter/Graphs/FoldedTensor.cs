@@ -94,8 +94,7 @@ public sealed class FoldedTensor : TensorData
                 for (int r = r0; r < Math.Min(r0 + tile, rows); r++)
                     for (long c = c0; c < Math.Min(c0 + tile, _columns); c++)
                         output[(int)(c * rows + r)] = block[(int)(r * _columns + c)];
-        for (long c = 0; c < _columns; c++)
-            sink.Write((c * _rows + firstRow) * sizeof(float), MemoryMarshal.AsBytes(output.Slice((int)(c * rows), rows)));
+        sink.WriteRows(firstRow * sizeof(float), MemoryMarshal.AsBytes(output), rows * sizeof(float), _rows * sizeof(float));
     }
 }
 
