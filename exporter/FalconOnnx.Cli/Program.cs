@@ -19,6 +19,7 @@ public static class Program
             ChatCommand.Create(input ?? Console.In),
             BenchCommand.Create(),
             EvalCommand.Create(),
+            PlanCommand.Create(),
         };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

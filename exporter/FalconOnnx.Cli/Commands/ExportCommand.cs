@@ -22,7 +22,8 @@ public static class ExportCommand
         var accuracy = new Option<int>("--accuracy-level") { Description = "MatMulNBits accuracy_level (4: int8 activations on the CPU, fastest; 1: fp32)", DefaultValueFactory = _ => 4 };
         var tensorPrecision = new Option<string[]>("--tensor-precision") { Description = "Override per weight, pattern=precision, e.g. '*.mamba.in_proj.weight=int8' (repeatable)" };
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder" };
-        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder") { input, output, ssm, attention, precision, ep, blockSize, zeroPoints, accuracy, tensorPrecision, force };
+        var modelId = new Option<string?>("--model-id") { Description = "The released checkpoint the input is (Hugging Face repo id, see models.json); its config is checked against it. Default: config.json's _name_or_path" };
+        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder") { input, output, ssm, attention, precision, ep, blockSize, zeroPoints, accuracy, tensorPrecision, force, modelId };
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, cancellation =>
         {
             var options = new ExportOptions
@@ -34,12 +35,16 @@ public static class ExportCommand
                 Target = parse.GetValue(ep) == "cuda" ? TargetDevice.Cuda : TargetDevice.Cpu,
                 Quantization = new QuantizationSettings(parse.GetValue(blockSize), !parse.GetValue(zeroPoints), parse.GetValue(accuracy)),
                 TensorPrecisions = parse.GetValue(tensorPrecision) ?? [],
+                ModelId = parse.GetValue(modelId),
             };
+            // Before the progress display starts, so the lines stay whole on a terminal.
+            foreach (string warning in FalconH1Exporter.CheckConfig(parse.GetValue(input)!, options))
+                parse.InvocationConfiguration.Error.WriteLine($"warning: {warning}");
             var console = Console(parse.InvocationConfiguration.Output);
             ExportResult result = null!;
             console.Progress()
                 .AutoClear(false)
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new RemainingTimeColumn())
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
                 .Start(context =>
                 {
                     var weights = context.AddTask("weights", maxValue: 1);
@@ -47,7 +52,7 @@ public static class ExportCommand
                     {
                         if (p.TotalBytes > 0) weights.MaxValue = p.TotalBytes;
                         weights.Value = p.BytesDone;
-                        weights.Description = $"weights {p.TensorsDone}/{p.TensorCount}";
+                        weights.Description = $"tensors {p.TensorsDone}/{p.TensorCount}";
                     }, cancellation);
                     weights.Value = weights.MaxValue;
                 });

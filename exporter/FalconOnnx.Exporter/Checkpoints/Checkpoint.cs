@@ -26,7 +26,7 @@ public sealed class Checkpoint : IDisposable
 
     public FalconH1Config Config { get; }
 
-    /// <summary>The safetensors files, in the order the index names them.</summary>
+    /// <summary>The safetensors files, shards in file-name order.</summary>
     public IReadOnlyList<SafetensorsFile> Files => _files;
 
     public IReadOnlyDictionary<string, TensorEntry> Tensors => _tensors;
@@ -90,7 +90,7 @@ public sealed class Checkpoint : IDisposable
             throw new FalconOnnxException($"{indexPath}: not valid JSON ({e.Message.Split('\n')[0]})");
         }
 
-        foreach (string shard in weightMap.Values.Distinct(StringComparer.Ordinal))
+        foreach (string shard in weightMap.Values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
             if (shard.Length == 0 || shard != Path.GetFileName(shard) || shard is "." or "..")
                 throw new FalconOnnxException($"{indexPath}: shard name '{shard}' must be a plain file name inside the folder");

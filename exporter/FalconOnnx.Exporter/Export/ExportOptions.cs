@@ -51,6 +51,12 @@ public sealed record ExportOptions
     /// <summary>Per-weight overrides, pattern=precision (see <see cref="PrecisionPolicy"/>).</summary>
     public IReadOnlyList<string> TensorPrecisions { get; init; } = [];
 
+    /// <summary>
+    /// The released checkpoint the input is (a models.json repo id); null: config.json's <c>_name_or_path</c> or a
+    /// Hugging Face cache folder name tells, if either names one. The config is checked against that entry.
+    /// </summary>
+    public string? ModelId { get; init; }
+
     public static SsmLowering ParseSsm(string text) => text switch
     {
         "ort" => SsmLowering.Ort,

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using FalconOnnx.Checkpoints;
 using FalconOnnx.Graphs;
 using FalconOnnx.Graphs.Blocks;
+using FalconOnnx.Models;
 using FalconOnnx.Onnx;
 using FalconOnnx.Runtime;
 
@@ -32,12 +33,15 @@ public static class FalconH1Exporter
     public static readonly string[] TokenizerFiles =
         ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "chat_template.jinja"];
 
+    /// <param name="warning">Called with one line for each way the checkpoint's config differs from its models.json
+    /// entry (when the model is known); the export goes on.</param>
     public static ExportResult Export(string input, string output, ExportOptions options,
-        Action<ExportProgress>? progress = null, CancellationToken cancellationToken = default)
+        Action<ExportProgress>? progress = null, CancellationToken cancellationToken = default, Action<string>? warning = null)
     {
         var clock = Stopwatch.StartNew();
         using var checkpoint = Checkpoint.Open(input);
         options.Validate(checkpoint.Config);
+        foreach (string difference in Differences(checkpoint.Config, input, options)) warning?.Invoke(difference);
         using var folder = OutputFolder.Create(output, options.Force, mustNotContain: input);
         var checksums = Task.Run(() => Checksums(checkpoint, cancellationToken), cancellationToken);
 
@@ -82,6 +86,18 @@ public static class FalconH1Exporter
             .Select(f => (Path.GetFileName(f), new FileInfo(f).Length)).ToList();
         return new ExportResult(folder.Target, files, clock.Elapsed);
     }
+
+    /// <summary>
+    /// How the checkpoint's config.json differs from its models.json entry, one line each; empty when it matches or
+    /// the model is not known (<see cref="ExportOptions.ModelId"/>). Reads config.json only, so a caller can show
+    /// the lines before a long export starts.
+    /// </summary>
+    public static IReadOnlyList<string> CheckConfig(string input, ExportOptions options) => Directory.Exists(input)
+        ? Differences(FalconH1Config.Load(Path.Combine(input, Checkpoint.ConfigFileName)), input, options)
+        : []; // Export names the missing folder.
+
+    private static IReadOnlyList<string> Differences(FalconH1Config config, string input, ExportOptions options) =>
+        ModelCatalog.Identify(options.ModelId, config, input) is { } known ? ModelCatalog.Differences(config, known) : [];
 
     private static void WriteText(string path, string text) => File.WriteAllText(path, text + "\n");
 

@@ -96,16 +96,23 @@ public sealed class FoldedTensor : TensorData
                 for (int r = r0; r < Math.Min(r0 + tile, rows); r++)
                     for (long c = c0; c < Math.Min(c0 + tile, _columns); c++)
                         output[(int)(c * rows + r)] = block[(int)(r * _columns + c)];
-        for (long c = 0; c < _columns; c++)
-            Emit(sink, c * _rows + firstRow, output.Slice((int)(c * rows), rows));
+        int size = Type.Size();
+        WithBytes(output, bytes => sink.WriteRows(firstRow * size, bytes, rows * size, _rows * size));
     }
 
     /// <summary>Writes float values at an element offset, converted to the tensor's element type.</summary>
     private void Emit(ITensorSink sink, long element, ReadOnlySpan<float> values)
     {
+        long offset = element * Type.Size();
+        WithBytes(values, bytes => sink.Write(offset, bytes));
+    }
+
+    /// <summary>Hands the values, converted to the tensor's element type, to <paramref name="use"/> as bytes.</summary>
+    private void WithBytes(ReadOnlySpan<float> values, ReadOnlySpanAction use)
+    {
         if (Type == ElementType.Float)
         {
-            sink.Write(element * sizeof(float), MemoryMarshal.AsBytes(values));
+            use(MemoryMarshal.AsBytes(values));
             return;
         }
         ushort[] converted = ArrayPool<ushort>.Shared.Rent(values.Length);
@@ -114,12 +121,14 @@ public sealed class FoldedTensor : TensorData
             var output = converted.AsSpan(0, values.Length);
             if (Type == ElementType.Float16) System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(values, MemoryMarshal.Cast<ushort, Half>(output));
             else FloatConversion.SingleToBFloat16(values, output);
-            sink.Write(element * sizeof(ushort), MemoryMarshal.AsBytes(output));
+            use(MemoryMarshal.AsBytes(output));
         }
         finally
         {
             ArrayPool<ushort>.Shared.Return(converted);
         }
     }
+
+    private delegate void ReadOnlySpanAction(ReadOnlySpan<byte> bytes);
 }
 

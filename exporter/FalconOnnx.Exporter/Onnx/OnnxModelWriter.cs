@@ -4,13 +4,14 @@ using Google.Protobuf;
 
 namespace FalconOnnx.Onnx;
 
-/// <summary>Progress of a model write: the initializer just written and the running byte count.</summary>
+/// <summary>Progress of a model write: the initializer being written, the running count of its bytes and of all (alignment not counted).</summary>
 public readonly record struct WriteProgress(string TensorName, int TensorsWritten, int TensorCount, long BytesWritten, long TotalBytes);
 
 /// <summary>
 /// Writes a <see cref="GraphBuilder"/> as an ONNX model plus one external-data file. Every initializer of at
-/// least <see cref="ExternalThreshold"/> bytes goes to the data file, written one tensor at a time, so
-/// model.onnx stays small (protobuf caps a message at 2 GB) and no weight is held in memory. Large tensors
+/// least <see cref="ExternalThreshold"/> bytes goes to the data file, written one tensor at a time, block by block
+/// (<see cref="ExternalDataWriter"/> writes while the next block is converted), so model.onnx stays small (protobuf
+/// caps a message at 2 GB) and no weight is held in memory: only initializers under 1 KiB enter the protobuf. Large tensors
 /// start at 64 KiB boundaries so ONNX Runtime can memory-map them on every platform.
 /// </summary>
 public static class OnnxModelWriter
@@ -41,17 +42,27 @@ public static class OnnxModelWriter
         string dataPath = Path.Combine(folder, dataFileName);
         using (var handle = File.OpenHandle(dataPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.None, total))
         {
-            long written = 0;
+            using var writer = new ExternalDataWriter(handle, cancellationToken);
+            long written = 0, payload = locations.Values.Sum(l => l.Length);
             int index = 0;
             foreach (var (value, data) in initializers)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                if (!locations.TryGetValue(value, out var location))
+                {
+                    index++;
+                    continue;
+                }
+                // Progress block by block, so a tensor of gigabytes moves the bar too.
+                data.WriteTo(writer.At(location.Offset, bytes =>
+                {
+                    written += bytes;
+                    progress?.Invoke(new WriteProgress(value.Name, index, initializers.Count, written, payload));
+                }));
                 index++;
-                if (!locations.TryGetValue(value, out var location)) continue;
-                data.WriteTo(new FileTensorSink(handle, location.Offset));
-                written += data.ByteLength;
-                progress?.Invoke(new WriteProgress(value.Name, index, initializers.Count, written, total));
+                progress?.Invoke(new WriteProgress(value.Name, index, initializers.Count, written, payload));
             }
+            writer.Complete();
             RandomAccess.FlushToDisk(handle);
         }
 

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Microsoft.Win32.SafeHandles;
 
 namespace FalconOnnx.Onnx;
 
@@ -8,11 +7,15 @@ public interface ITensorSink
 {
     /// <summary>Writes <paramref name="bytes"/> at <paramref name="offset"/> bytes from the tensor's start.</summary>
     void Write(long offset, ReadOnlySpan<byte> bytes);
-}
 
-public sealed class FileTensorSink(SafeFileHandle file, long tensorOffset) : ITensorSink
-{
-    public void Write(long offset, ReadOnlySpan<byte> bytes) => RandomAccess.Write(file, bytes, tensorOffset + offset);
+    /// <summary>
+    /// Writes <paramref name="bytes"/> as rows of <paramref name="rowBytes"/> each, row i at <paramref name="offset"/>
+    /// + i · <paramref name="stride"/> (a block of columns of a transposed matrix).
+    /// </summary>
+    void WriteRows(long offset, ReadOnlySpan<byte> bytes, int rowBytes, long stride)
+    {
+        for (int i = 0; (long)i * rowBytes < bytes.Length; i++) Write(offset + i * stride, bytes.Slice(i * rowBytes, rowBytes));
+    }
 }
 
 public sealed class ArrayTensorSink(byte[] destination) : ITensorSink

@@ -9,14 +9,16 @@ using FalconOnnx.Export;
 
 namespace FalconOnnx.Synthesis;
 
-/// <summary>How far a synthesis has come, in bytes of model.safetensors.</summary>
+/// <summary>How far a synthesis has come, in bytes of tensor data.</summary>
 public readonly record struct SynthProgress(long BytesDone, long TotalBytes, int TensorsDone, int TensorCount);
 
-public sealed record SynthResult(string Folder, long Parameters, long Bytes, TimeSpan Elapsed);
+/// <param name="Shards">Safetensors files written: 1 is a plain model.safetensors.</param>
+public sealed record SynthResult(string Folder, long Parameters, long Bytes, TimeSpan Elapsed, int Shards = 1);
 
 /// <summary>
-/// Writes a random Falcon-H1 checkpoint in Hugging Face's layout: config.json, model.safetensors, a small
-/// byte-level BPE tokenizer and generation_config.json. The weights are drawn block by block, each block from
+/// Writes a random Falcon-H1 checkpoint in Hugging Face's layout: config.json, model.safetensors (or shards of at
+/// most 5 GB and their index, as transformers saves a larger model), a small byte-level BPE tokenizer and
+/// generation_config.json. The weights are drawn block by block, each block from
 /// its own stream keyed by (seed, tensor, block) (<see cref="RandomStream"/>), in parallel and never more than
 /// one writer block in memory: the same seed gives the same bytes whatever the thread count, and on any machine
 /// (but for the platform exp and log behind the tiny dt_bias vectors, see <see cref="WeightInit"/>).
@@ -31,7 +33,8 @@ public static class CheckpointSynthesizer
         Synthesize(preset, seed, outputDir, dtype, force, progress, maxDegreeOfParallelism: -1, cancellationToken);
 
     internal static SynthResult Synthesize(SynthPreset preset, ulong seed, string outputDir, CheckpointDType dtype, bool force,
-        Action<SynthProgress>? progress, int maxDegreeOfParallelism, CancellationToken cancellationToken)
+        Action<SynthProgress>? progress, int maxDegreeOfParallelism, CancellationToken cancellationToken,
+        long maxShardBytes = SafetensorsShards.DefaultMaxShardBytes)
     {
         var clock = Stopwatch.StartNew();
         var config = Config(preset, dtype);
@@ -56,18 +59,24 @@ public static class CheckpointSynthesizer
                 Report();
             },
         }).ToList();
-        SafetensorsWriter.Write(Path.Combine(folder.Staging, Checkpoint.SingleFileName), counted,
-            new Dictionary<string, string> { ["format"] = "pt" }, _ =>
-            {
-                tensorsDone++;
-                Report();
-            },
-            cancellationToken);
+        var shards = SafetensorsShards.Split(counted, maxShardBytes);
+        for (int i = 0; i < shards.Count; i++)
+        {
+            string name = shards.Count == 1 ? Checkpoint.SingleFileName : SafetensorsShards.ShardName(i + 1, shards.Count);
+            SafetensorsWriter.Write(Path.Combine(folder.Staging, name), shards[i],
+                new Dictionary<string, string> { ["format"] = "pt" }, _ =>
+                {
+                    tensorsDone++;
+                    Report();
+                },
+                cancellationToken);
+        }
+        if (shards.Count > 1) SafetensorsShards.WriteIndex(folder.Staging, shards);
         cancellationToken.ThrowIfCancellationRequested();
 
         folder.Commit();
         long bytes = Directory.EnumerateFiles(folder.Target).Sum(f => new FileInfo(f).Length);
-        return new SynthResult(folder.Target, ParameterCount(config), bytes, clock.Elapsed);
+        return new SynthResult(folder.Target, ParameterCount(config), bytes, clock.Elapsed, shards.Count);
     }
 
     /// <summary>Parameters stored by a checkpoint with this config (every tensor of <see cref="FalconH1Tensors.Expected"/>).</summary>
@@ -88,6 +97,7 @@ public static class CheckpointSynthesizer
         var m = p.Multipliers;
         var fields = new SortedDictionary<string, JsonNode?>(StringComparer.Ordinal)
         {
+            ["_name_or_path"] = p.ModelId,
             ["architectures"] = new JsonArray("FalconH1ForCausalLM"),
             ["attention_bias"] = p.AttentionBias,
             ["attention_dropout"] = 0.0,
@@ -142,6 +152,7 @@ public static class CheckpointSynthesizer
             ["use_cache"] = true,
             ["vocab_size"] = p.VocabSize,
         };
+        if (p.ModelId is null) fields.Remove("_name_or_path");
         // Through text, so the values are JSON numbers as read from a file (a JsonValue built from an int does not
         // read back as a long, which FalconH1Config asks for).
         return JsonNode.Parse(new JsonObject(fields).ToJsonString())!.AsObject();

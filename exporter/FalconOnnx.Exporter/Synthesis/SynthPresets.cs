@@ -1,6 +1,9 @@
+using FalconOnnx.Checkpoints;
+using FalconOnnx.Models;
+
 namespace FalconOnnx.Synthesis;
 
-/// <summary>The μP multipliers of one Falcon-H1 size (falcon-h1.md §1.2, multiplier table).</summary>
+/// <summary>The μP multipliers of a synthetic checkpoint (falcon-h1.md §1.2, multiplier table).</summary>
 /// <param name="Ssm">Scales of the z, x, B, C and dt blocks of the in_proj output.</param>
 /// <param name="Mlp">Scales of the MLP: [gate, down].</param>
 public sealed record MupMultipliers(
@@ -14,61 +17,8 @@ public sealed record MupMultipliers(
     double[] Ssm,
     double[] Mlp)
 {
-    /// <summary>Falcon-H1-0.5B-Instruct.</summary>
-    public static readonly MupMultipliers HalfB = new(
-        Embedding: 5.656854249492381,
-        LmHead: 0.0390625,
-        Key: 0.39062499999999994,
-        AttentionIn: 1.0,
-        AttentionOut: 0.9375,
-        SsmIn: 1.25,
-        SsmOut: 0.23570226039551587,
-        Ssm: [0.3535533905932738, 0.25, 0.3535533905932738, 0.5, 0.3535533905932738],
-        Mlp: [0.8838834764831844, 0.5859375]);
-
-    /// <summary>Falcon-H1-1.5B-Deep-Instruct.</summary>
-    public static readonly MupMultipliers OnePointFiveBDeep = new(
-        Embedding: 5.656854249492381,
-        LmHead: 0.03125,
-        Key: 0.17677669529663687,
-        AttentionIn: 1.0,
-        AttentionOut: 0.5,
-        SsmIn: 1.0,
-        SsmOut: 0.23570226039551587,
-        Ssm: [0.3535533905932738, 0.25, 0.1767766952966369, 0.5, 0.3535533905932738],
-        Mlp: [0.7071067811865476, 0.3125]);
-
-    /// <summary>Falcon-H1-7B-Instruct.</summary>
-    public static readonly MupMultipliers SevenB = new(
-        Embedding: 5.656854249492381,
-        LmHead: 0.013020833333333334,
-        Key: 0.030690398488999456,
-        AttentionIn: 1.0,
-        AttentionOut: 0.10416666666666667,
-        SsmIn: 0.4166666666666667,
-        SsmOut: 0.11785113019775793,
-        Ssm: [0.3535533905932738, 0.25, 0.1767766952966369, 0.5, 0.3535533905932738],
-        Mlp: [0.2946278254943948, 0.032552083333333336]);
-
-    /// <summary>Falcon-H1-34B-Instruct.</summary>
-    public static readonly MupMultipliers ThirtyFourB = new(
-        Embedding: 5.656854249492381,
-        LmHead: 0.0078125,
-        Key: 0.011048543456039804,
-        AttentionIn: 1.0,
-        AttentionOut: 0.0375,
-        SsmIn: 0.25,
-        SsmOut: 0.08838834764831845,
-        Ssm: [0.3535533905932738, 0.25, 0.1767766952966369, 0.5, 0.3535533905932738],
-        Mlp: [0.1767766952966369, 0.011160714285714284]);
-
-    /// <summary>
-    /// The multipliers of 1.5B and 3B were not found (falcon-h1.md §1.2). Only two observations hold in all four
-    /// known sizes: <c>embedding_multiplier</c> = 4·√2 and <c>lm_head_multiplier</c> = 40 / hidden_size; those two
-    /// follow the formulas, every other multiplier is copied from <paramref name="nearest"/>, an assumption.
-    /// </summary>
-    public static MupMultipliers Observed(int hiddenSize, MupMultipliers nearest) =>
-        nearest with { Embedding = 4 * Math.Sqrt(2), LmHead = 40.0 / hiddenSize };
+    public static MupMultipliers From(FalconH1Config c) => new(c.EmbeddingMultiplier, c.LmHeadMultiplier, c.KeyMultiplier,
+        c.AttentionInMultiplier, c.AttentionOutMultiplier, c.SsmInMultiplier, c.SsmOutMultiplier, c.SsmMultipliers, c.MlpMultipliers);
 }
 
 /// <summary>
@@ -79,6 +29,8 @@ public sealed record SynthPreset
 {
     public required string Name { get; init; }
     public required string Description { get; init; }
+    /// <summary>The released checkpoint whose shapes these are, written to config.json as <c>_name_or_path</c>; null for tiny.</summary>
+    public string? ModelId { get; init; }
 
     public required int VocabSize { get; init; }
     public required int HiddenSize { get; init; }
@@ -123,14 +75,15 @@ public sealed record SynthPreset
 }
 
 /// <summary>
-/// The presets of <c>falcon-onnx synth</c>: a tiny model for tests, and the shapes of the six released Falcon-H1
-/// sizes (falcon-h1.md §1.2). Where the doc marks a value as not found, the doc's inferred or assumed value is
-/// used and the line says so.
+/// The shapes <c>falcon-onnx synth</c> writes: a tiny model for tests, kept here, and every released checkpoint,
+/// read from models.json (<see cref="ModelCatalog"/>). The presets 0.5b, 1.5b, 1.5b-deep, 3b, 7b and 34b are
+/// short names for the -Instruct checkpoints (the source of the known μP multipliers).
 /// </summary>
 public static class SynthPresets
 {
     /// <summary>Large enough to exercise every code path (GQA, groups of heads, the gated norm), small enough to
-    /// export and run in well under a second. Tokenizer and vocabulary are the same size.</summary>
+    /// export and run in well under a second. Tokenizer and vocabulary are the same size; the μP multipliers are
+    /// 0.5B's.</summary>
     public static readonly SynthPreset Tiny = new()
     {
         Name = "tiny",
@@ -150,154 +103,12 @@ public static class SynthPresets
         MambaDState = 16,
         MambaChunkSize = 16,
         MambaRmsNorm = true,
-        Multipliers = MupMultipliers.HalfB,
+        Multipliers = MupMultipliers.From(ModelCatalog.Find("tiiuae/Falcon-H1-0.5B-Instruct").Config),
         TokenizerVocabSize = 384,
     };
 
-    public static readonly SynthPreset HalfB = new()
-    {
-        Name = "0.5b",
-        Description = "Falcon-H1-0.5B shapes",
-        VocabSize = 32784,
-        HiddenSize = 1024,
-        NumHiddenLayers = 36,
-        NumAttentionHeads = 8,
-        NumKeyValueHeads = 2,
-        HeadDim = 64,
-        IntermediateSize = 2048,
-        MaxPositionEmbeddings = 16384,
-        MambaDSsm = 1536,
-        MambaNHeads = 24,
-        MambaDHead = 64,
-        MambaNGroups = 1,
-        MambaDState = 128,
-        MambaChunkSize = 128,
-        MambaRmsNorm = false,
-        Multipliers = MupMultipliers.HalfB,
-        TokenizerVocabSize = LargeTokenizer,
-    };
-
-    public static readonly SynthPreset OnePointFiveB = new()
-    {
-        Name = "1.5b",
-        Description = "Falcon-H1-1.5B shapes",
-        VocabSize = 65537, // third-party test config
-        HiddenSize = 2048,
-        NumHiddenLayers = 24,
-        NumAttentionHeads = 8,
-        NumKeyValueHeads = 2,
-        HeadDim = 128,
-        IntermediateSize = 4608, // third-party test config
-        MaxPositionEmbeddings = 131072, // assumed: "128K" per the HF model docs
-        MambaDSsm = 3072,
-        MambaNHeads = 48,
-        MambaDHead = 64,
-        MambaNGroups = 1,
-        MambaDState = 256,
-        MambaChunkSize = 128, // not found: the value of 0.5B, 1.5B-Deep, 3B and 34B
-        MambaRmsNorm = true, // not found: true inferred by analogy
-        MambaNormBeforeGate = false, // not found: every released config read uses false
-        Multipliers = MupMultipliers.Observed(2048, nearest: MupMultipliers.OnePointFiveBDeep), // not found: same parameter budget
-        TokenizerVocabSize = LargeTokenizer,
-    };
-
-    public static readonly SynthPreset OnePointFiveBDeep = new()
-    {
-        Name = "1.5b-deep",
-        Description = "Falcon-H1-1.5B-Deep shapes",
-        VocabSize = 65537,
-        HiddenSize = 1280,
-        NumHiddenLayers = 66,
-        NumAttentionHeads = 6,
-        NumKeyValueHeads = 2,
-        HeadDim = 128,
-        IntermediateSize = 3072,
-        MaxPositionEmbeddings = 131072,
-        MambaDSsm = 1536,
-        MambaNHeads = 24,
-        MambaDHead = 64,
-        MambaNGroups = 1,
-        MambaDState = 256,
-        MambaChunkSize = 128,
-        MambaRmsNorm = true,
-        MambaNormBeforeGate = false, // not found: every released config read uses false
-        Multipliers = MupMultipliers.OnePointFiveBDeep,
-        TokenizerVocabSize = LargeTokenizer,
-    };
-
-    public static readonly SynthPreset ThreeB = new()
-    {
-        Name = "3b",
-        Description = "Falcon-H1-3B shapes",
-        VocabSize = 65537, // uncertain: a third-party test config has 65536; 65537 is the 1.5B tokenizer family's size
-        HiddenSize = 2560,
-        NumHiddenLayers = 32,
-        NumAttentionHeads = 10,
-        NumKeyValueHeads = 2,
-        HeadDim = 128,
-        IntermediateSize = 6144, // third-party test config
-        MaxPositionEmbeddings = 131072, // third-party test config
-        MambaDSsm = 4096,
-        MambaNHeads = 32,
-        MambaDHead = 128,
-        MambaNGroups = 1,
-        MambaDState = 256,
-        MambaChunkSize = 128, // third-party test config
-        MambaRmsNorm = true, // inferred: only with the norm does the count match the published 3,149,400,000
-        MambaNormBeforeGate = false, // not found: every released config read uses false
-        Multipliers = MupMultipliers.Observed(2560, nearest: MupMultipliers.SevenB), // not found: 7B is the nearest width
-        TokenizerVocabSize = LargeTokenizer,
-    };
-
-    public static readonly SynthPreset SevenB = new()
-    {
-        Name = "7b",
-        Description = "Falcon-H1-7B shapes",
-        VocabSize = 130049,
-        HiddenSize = 3072,
-        NumHiddenLayers = 44,
-        NumAttentionHeads = 12,
-        NumKeyValueHeads = 2,
-        HeadDim = 128,
-        IntermediateSize = 12288,
-        MaxPositionEmbeddings = 262144,
-        MambaDSsm = 3072,
-        MambaNHeads = 24,
-        MambaDHead = 128,
-        MambaNGroups = 1,
-        MambaDState = 256,
-        MambaChunkSize = 256,
-        MambaRmsNorm = true,
-        MambaNormBeforeGate = false, // not found: every released config read uses false
-        Multipliers = MupMultipliers.SevenB,
-        TokenizerVocabSize = LargeTokenizer,
-    };
-
-    public static readonly SynthPreset ThirtyFourB = new()
-    {
-        Name = "34b",
-        Description = "Falcon-H1-34B shapes",
-        VocabSize = 261120,
-        HiddenSize = 5120,
-        NumHiddenLayers = 72,
-        NumAttentionHeads = 20,
-        NumKeyValueHeads = 4,
-        HeadDim = 128,
-        IntermediateSize = 21504,
-        MaxPositionEmbeddings = 262144,
-        MambaDSsm = 4096,
-        MambaNHeads = 32,
-        MambaDHead = 128,
-        MambaNGroups = 2,
-        MambaDState = 256,
-        MambaChunkSize = 128,
-        MambaRmsNorm = true,
-        MambaNormBeforeGate = false,
-        Multipliers = MupMultipliers.ThirtyFourB,
-        TokenizerVocabSize = LargeTokenizer,
-    };
-
-    public static IReadOnlyList<SynthPreset> All { get; } = [Tiny, HalfB, OnePointFiveB, OnePointFiveBDeep, ThreeB, SevenB, ThirtyFourB];
+    public static IReadOnlyList<SynthPreset> All { get; } =
+        [Tiny, .. ModelCatalog.Models.Where(m => m.Variant == "Instruct").Select(m => Like(m.Id) with { Name = m.Size.ToLowerInvariant() })];
 
     public static string Names => string.Join(", ", All.Select(p => p.Name));
 
@@ -305,6 +116,55 @@ public static class SynthPresets
     public static SynthPreset Find(string name) =>
         All.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
         ?? throw new FalconOnnxException($"unknown preset '{name}'; the presets are {Names}");
+
+    /// <summary>
+    /// The exact shapes of a released checkpoint (models.json), optionally with fewer layers. Only the synthetic
+    /// tokenizer is smaller (see <see cref="SynthPreset.TokenizerVocabSize"/>); the vocabulary is the real one.
+    /// </summary>
+    public static SynthPreset Like(string modelId, int? layers = null)
+    {
+        var m = ModelCatalog.Find(modelId);
+        var c = m.Config;
+        if (layers is { } n && (n < 1 || n > c.NumHiddenLayers))
+            throw new FalconOnnxException($"--layers must be between 1 and {c.NumHiddenLayers} ({m.Id} has {c.NumHiddenLayers} layers), got {n}");
+        return new SynthPreset
+        {
+            Name = m.Id,
+            Description = $"{m.Id} shapes",
+            ModelId = m.Id,
+            VocabSize = c.VocabSize,
+            HiddenSize = c.HiddenSize,
+            NumHiddenLayers = layers ?? c.NumHiddenLayers,
+            NumAttentionHeads = c.NumAttentionHeads,
+            NumKeyValueHeads = c.NumKeyValueHeads,
+            HeadDim = c.HeadDim,
+            IntermediateSize = c.IntermediateSize,
+            MaxPositionEmbeddings = c.MaxPositionEmbeddings,
+            RopeTheta = c.RopeTheta,
+            RmsNormEps = c.RmsNormEps,
+            AttentionBias = c.AttentionBias,
+            MlpBias = c.MlpBias,
+            MambaDSsm = c.MambaDSsm,
+            MambaNHeads = c.MambaNHeads,
+            MambaDHead = c.MambaDHead,
+            MambaNGroups = c.MambaNGroups,
+            MambaDState = c.MambaDState,
+            MambaDConv = c.MambaDConv,
+            MambaExpand = m.ConfigJson["mamba_expand"]?.GetValue<int>() ?? 2,
+            MambaChunkSize = c.MambaChunkSize,
+            MambaConvBias = c.MambaConvBias,
+            MambaProjBias = c.MambaProjBias,
+            ProjectorsBias = c.ProjectorsBias,
+            MambaRmsNorm = c.MambaRmsNorm,
+            MambaNormBeforeGate = c.MambaNormBeforeGate,
+            TieWordEmbeddings = c.TieWordEmbeddings,
+            Multipliers = MupMultipliers.From(c),
+            PadTokenId = c.PadTokenId,
+            BosTokenId = c.BosTokenId,
+            EosTokenId = c.EosTokenIds[0],
+            TokenizerVocabSize = LargeTokenizer,
+        };
+    }
 
     /// <summary>The released sizes' tokenizers are far larger; a sample text of a few paragraphs supports about this many.</summary>
     private const int LargeTokenizer = 2048;

@@ -60,7 +60,7 @@ public sealed class QuantizedExportTests
         // The real Falcon-H1-0.5B widths (hidden 1024, 24 Mamba heads x 64, d_state 128, vocab 32784) with 6 of
         // its 36 layers, to keep the suite fast; the closing note of the issue gives the 36-layer figures.
         string checkpoint = TestPaths.NewTemp("half-b");
-        CheckpointSynthesizer.Synthesize(SynthPresets.HalfB with { NumHiddenLayers = 6 }, 7, checkpoint);
+        CheckpointSynthesizer.Synthesize(SynthPresets.Like("tiiuae/Falcon-H1-0.5B-Instruct", layers: 6), 7, checkpoint);
         string fp32 = Export(checkpoint, "half-b-fp32", Precision.Fp32);
         try
         {

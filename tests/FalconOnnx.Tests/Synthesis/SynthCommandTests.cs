@@ -45,6 +45,33 @@ public sealed class SynthCommandTests
     }
 
     [Test]
+    public void Cli_Synth_Like_WritesTheReleasedShapesWithFewerLayers()
+    {
+        // 0.5B at full width with one of its 36 layers: about 160 MB of bf16.
+        var (code, output, error) = Run("synth", "--like", "tiiuae/Falcon-H1-0.5B-Base", "--layers", "1", "--seed", "1", "--output", _folder);
+        Assert.That((code, error), Is.EqualTo((ExitCodes.Success, "")));
+        Assert.That(output, Does.Contain($"synthesized {_folder}: tiiuae/Falcon-H1-0.5B-Base (1 of 36 layers), "));
+        using var checkpoint = Checkpoint.Open(_folder);
+        var entry = FalconOnnx.Models.ModelCatalog.Find("tiiuae/Falcon-H1-0.5B-Base");
+        Assert.That(FalconOnnx.Models.ModelCatalog.Differences(checkpoint.Config, entry),
+            Is.EqualTo(new[] { "config.json field 'num_hidden_layers' is 1; models.json has 36 for tiiuae/Falcon-H1-0.5B-Base" }));
+        Assert.That(checkpoint.Tensors[FalconH1Tensors.Embedding].Shape, Is.EqualTo(new long[] { 32784, 1024 }));
+    }
+
+    [TestCase("--like", "tiiuae/Falcon-H1-13B", "error: unknown model id 'tiiuae/Falcon-H1-13B'; models.json knows tiiuae/Falcon-H1-0.5B-Base, ")]
+    [TestCase("--preset", "tiny", "error: synth needs either --preset or --like (one of them)")]
+    [TestCase("--layers", "3", "error: synth needs either --preset or --like (one of them)")]
+    public void Cli_Synth_BadShape_ExitsWith2(string option, string value, string message)
+    {
+        string[] args = option == "--preset" ? ["synth", "--preset", value, "--like", "tiiuae/Falcon-H1-7B-Base"] : ["synth", option, value];
+        var (code, _, error) = Run([.. args, "--seed", "1", "--output", _folder]);
+        Assert.That(code, Is.EqualTo(ExitCodes.BadInput));
+        Assert.That(error, Does.StartWith(message).And.EndWith(Environment.NewLine));
+        Assert.That(error.TrimEnd().Split('\n'), Has.Length.EqualTo(1));
+        Assert.That(Directory.Exists(_folder), Is.False);
+    }
+
+    [Test]
     public void Cli_Synth_UnknownDType_ExitsWith2()
     {
         var (code, _, error) = Run("synth", "--preset", "tiny", "--seed", "1", "--output", _folder, "--dtype", "fp8");

@@ -1,3 +1,4 @@
+using FalconOnnx.Models;
 using FalconOnnx.Synthesis;
 
 namespace FalconOnnx.Tests.Synthesis;
@@ -26,25 +27,32 @@ public sealed class SynthPresetsTests
         });
     }
 
-    /// <summary>P(total) of falcon-h1.md §1.2, the doc's own count from the same dimensions.</summary>
-    [TestCase("0.5b", 521.4e6)]
-    [TestCase("1.5b", 1.5549e9)]
-    [TestCase("1.5b-deep", 1.5549e9)]
-    [TestCase("3b", 3.1494e9)]
-    [TestCase("7b", 7.5857e9)]
-    [TestCase("34b", 33.643e9)]
-    public void Preset_ParameterCount_MatchesTheDoc(string name, double documented)
+    [Test]
+    public void Presets_OfTheReleasedSizes_AreTheInstructCheckpointsOfModelsJson()
     {
-        long count = CheckpointSynthesizer.ParameterCount(CheckpointSynthesizer.Config(SynthPresets.Find(name)));
-        Assert.That((double)count, Is.EqualTo(documented).Within(0.5).Percent);
+        var released = SynthPresets.All.Skip(1).ToList();
+        Assert.That(released.Select(p => (p.Name, p.ModelId)), Is.EqualTo(new[]
+        {
+            ("0.5b", "tiiuae/Falcon-H1-0.5B-Instruct"), ("1.5b", "tiiuae/Falcon-H1-1.5B-Instruct"), ("1.5b-deep", "tiiuae/Falcon-H1-1.5B-Deep-Instruct"),
+            ("3b", "tiiuae/Falcon-H1-3B-Instruct"), ("7b", "tiiuae/Falcon-H1-7B-Instruct"), ("34b", "tiiuae/Falcon-H1-34B-Instruct"),
+        }));
+        foreach (var preset in released)
+        {
+            var entry = ModelCatalog.Find(preset.ModelId!);
+            Assert.That(ModelCatalog.Differences(CheckpointSynthesizer.Config(preset), entry), Is.Empty, preset.Name);
+            Assert.That(CheckpointSynthesizer.ParameterCount(CheckpointSynthesizer.Config(preset)), Is.EqualTo(entry.Memory["parameters"]!.GetValue<long>()), preset.Name);
+        }
     }
 
     [Test]
-    public void Preset_ThreeB_CountsThePublishedParameters()
+    public void Like_WithFewerLayers_KeepsEveryWidth()
     {
-        // 3,149,400,000 published for Falcon-H1-3B-Instruct; the doc matches it only with the gated norm.
-        long count = CheckpointSynthesizer.ParameterCount(CheckpointSynthesizer.Config(SynthPresets.ThreeB));
-        Assert.That((double)count, Is.EqualTo(3.1494e9).Within(0.001).Percent);
+        var entry = ModelCatalog.Find("tiiuae/Falcon-H1-34B-Base");
+        var c = CheckpointSynthesizer.Config(SynthPresets.Like("tiiuae/Falcon-H1-34B-Base", layers: 8));
+        Assert.That(ModelCatalog.Differences(c, entry), Is.EqualTo(new[] { "config.json field 'num_hidden_layers' is 8; models.json has 72 for tiiuae/Falcon-H1-34B-Base" }));
+        Assert.That(c.Source["_name_or_path"]!.GetValue<string>(), Is.EqualTo("tiiuae/Falcon-H1-34B-Base"));
+        var error = Assert.Throws<FalconOnnxException>(() => SynthPresets.Like("tiiuae/Falcon-H1-34B-Base", layers: 73));
+        Assert.That(error!.Message, Is.EqualTo("--layers must be between 1 and 72 (tiiuae/Falcon-H1-34B-Base has 72 layers), got 73"));
     }
 
     [Test]
@@ -60,18 +68,7 @@ public sealed class SynthPresetsTests
     }
 
     [Test]
-    public void Presets_WithoutPublishedMultipliers_FollowTheObservedFormulas()
-    {
-        foreach (var (preset, hidden) in new[] { (SynthPresets.OnePointFiveB, 2048), (SynthPresets.ThreeB, 2560) })
-        {
-            Assert.That(preset.Multipliers.Embedding, Is.EqualTo(4 * Math.Sqrt(2)).Within(1e-15), preset.Name);
-            Assert.That(preset.Multipliers.LmHead, Is.EqualTo(40.0 / hidden), preset.Name);
-        }
-        Assert.That(SynthPresets.OnePointFiveB.Multipliers.LmHead, Is.EqualTo(0.01953125));
-    }
-
-    [Test]
-    public void Preset_Find_IgnoresCase() => Assert.That(SynthPresets.Find("1.5B-Deep"), Is.SameAs(SynthPresets.OnePointFiveBDeep));
+    public void Preset_Find_IgnoresCase() => Assert.That(SynthPresets.Find("1.5B-Deep").ModelId, Is.EqualTo("tiiuae/Falcon-H1-1.5B-Deep-Instruct"));
 
     [Test]
     public void Preset_Unknown_IsRejectedListingThePresets()

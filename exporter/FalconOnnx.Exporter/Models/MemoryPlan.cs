@@ -1,0 +1,104 @@
+using FalconOnnx.Checkpoints;
+using FalconOnnx.Runtime.Generation;
+
+namespace FalconOnnx.Models;
+
+/// <summary>
+/// What running a Falcon-H1 export needs, from its config alone (<see cref="Precisions"/> says how each precision
+/// stores weights and computes):
+/// <list type="bullet">
+/// <item>weights: every tensor of the checkpoint at the precision's bytes (a tied lm_head is exported as its own
+/// matrix, so it counts twice);</item>
+/// <item>KV cache: layers × batch × context × 2 (key, value) × kv_heads × head_dim at the compute type;</item>
+/// <item>states: layers × batch × (conv_dim × (d_conv − 1) + mamba_heads × d_state × mamba_head_dim) in float32;</item>
+/// <item>activations, a rough bound for one prefill call of <see cref="PrefillChunk"/> tokens (the runtime's
+/// default): the logits [batch, chunk, vocab], the attention probabilities [batch, heads, chunk, context] and
+/// three tensors of the widest projection [batch, chunk, max(2·intermediate, in_proj rows, q+k+v)];</item>
+/// <item>folder: the weights plus the 64 KiB alignment of large tensors and the graph file (both measured).</item>
+/// </list>
+/// The memory needed is weights + KV + states + activations; ONNX Runtime's own arenas and the process come on top.
+/// </summary>
+public sealed record MemoryPlan
+{
+    /// <summary>Bytes of model.onnx per decoder layer and fixed (measured: 7B 459 KiB for 44 layers, 34B 87 KiB for 8).</summary>
+    internal const long GraphBytesPerLayer = 11 << 10, GraphBytesFixed = 8 << 10;
+
+    /// <summary>Alignment padding per tensor of 64 KiB or more (measured: 2.3 MiB over 7B's 398 such tensors).</summary>
+    internal const long PaddingPerLargeTensor = 8 << 10;
+
+    public required FalconH1Config Config { get; init; }
+    public required Precision Precision { get; init; }
+    public required ExecutionTarget Target { get; init; }
+    public required int Context { get; init; }
+    public required int Batch { get; init; }
+    public required int PrefillChunk { get; init; }
+
+    public required long Parameters { get; init; }
+    public required long WeightBytes { get; init; }
+    public required long KvBytes { get; init; }
+    public required long StateBytes { get; init; }
+    public required long ActivationBytes { get; init; }
+    public required long FolderBytes { get; init; }
+
+    public long TotalBytes => WeightBytes + KvBytes + StateBytes + ActivationBytes;
+
+    /// <summary>KV cache bytes per token of context, all layers, one sequence.</summary>
+    public long KvBytesPerToken => (long)Config.NumHiddenLayers * 2 * Config.KeyValueDim * Precisions.ComputeBytes(Precision, Target);
+
+    /// <summary>Conv and recurrent state bytes of one sequence, all layers.</summary>
+    public long StateBytesPerSequence => (long)Config.NumHiddenLayers * Precisions.StateBytes
+        * ((long)Config.ConvDim * (Config.MambaDConv - 1) + (long)Config.MambaNHeads * Config.MambaDState * Config.MambaDHead);
+
+    public static int DefaultPrefillChunk { get; } = new GeneratorOptions().PrefillChunk;
+
+    public static MemoryPlan Compute(FalconH1Config c, Precision precision, int context, int batch = 1,
+        ExecutionTarget? target = null, int? prefillChunk = null)
+    {
+        if (context <= 0) throw new FalconOnnxException($"--context must be a positive number of tokens, got {context}");
+        if (batch <= 0) throw new FalconOnnxException($"--batch must be positive, got {batch}");
+        var ep = target ?? Precisions.DefaultTarget(precision);
+        int chunk = Math.Min(prefillChunk ?? DefaultPrefillChunk, context);
+        var tensors = FalconH1Tensors.Expected(c);
+
+        long parameters = 0, weights = 0;
+        int largeTensors = 0;
+        foreach (var shape in tensors.Values)
+        {
+            long elements = shape.Aggregate(1L, (a, b) => a * b);
+            parameters += elements;
+            long bytes = shape.Length == 2 ? Precisions.MatrixBytes(precision, shape[0], shape[1]) : Precisions.OtherBytes(precision, elements);
+            weights += bytes;
+            if (bytes >= 64 << 10) largeTensors++;
+        }
+        if (c.TieWordEmbeddings)
+        {
+            weights += Precisions.MatrixBytes(precision, c.VocabSize, c.HiddenSize);
+            largeTensors++;
+        }
+
+        int a = Precisions.ComputeBytes(precision, ep);
+        long widest = Math.Max(2L * c.IntermediateSize, Math.Max(c.InProjDim, c.QueryDim + 2L * c.KeyValueDim));
+        long activations = (long)batch * chunk * a * (c.VocabSize + (long)c.NumAttentionHeads * context + 3 * widest);
+
+        var plan = new MemoryPlan
+        {
+            Config = c,
+            Precision = precision,
+            Target = ep,
+            Context = context,
+            Batch = batch,
+            PrefillChunk = chunk,
+            Parameters = parameters,
+            WeightBytes = weights,
+            KvBytes = 0,
+            StateBytes = 0,
+            ActivationBytes = activations,
+            FolderBytes = weights + largeTensors * PaddingPerLargeTensor + GraphBytesFixed + c.NumHiddenLayers * GraphBytesPerLayer,
+        };
+        return plan with
+        {
+            KvBytes = plan.KvBytesPerToken * context * batch,
+            StateBytes = plan.StateBytesPerSequence * batch,
+        };
+    }
+}
