@@ -1,6 +1,7 @@
 using System.CommandLine;
 using FalconOnnx.Export;
 using Spectre.Console;
+using FalconOnnx.Models;
 
 namespace FalconOnnx.Cli.Commands;
 
@@ -31,8 +32,8 @@ public static class ExportCommand
                 Ssm = ExportOptions.ParseSsm(parse.GetValue(ssm)!),
                 Attention = parse.GetValue(attention) is { } a ? ExportOptions.ParseAttention(a) : null,
                 Force = parse.GetValue(force),
-                Precision = PrecisionNames.Parse(parse.GetValue(precision)!),
-                Target = parse.GetValue(ep) == "cuda" ? TargetDevice.Cuda : TargetDevice.Cpu,
+                Precision = Precisions.Parse(parse.GetValue(precision)!),
+                Target = parse.GetValue(ep) == "cuda" ? ExecutionTarget.Cuda : ExecutionTarget.Cpu,
                 Quantization = new QuantizationSettings(parse.GetValue(blockSize), !parse.GetValue(zeroPoints), parse.GetValue(accuracy)),
                 TensorPrecisions = parse.GetValue(tensorPrecision) ?? [],
                 ModelId = parse.GetValue(modelId),

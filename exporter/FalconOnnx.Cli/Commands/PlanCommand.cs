@@ -88,7 +88,8 @@ public static class PlanCommand
     {
         Precision.Fp32 => "float32",
         Precision.Fp16 or Precision.Bf16 => $"{Precisions.Name(p)}, 2 bytes per parameter",
-        _ => $"2-D weights {Precisions.Name(p)} in blocks of {Precisions.BlockSize} with a {Precisions.ScaleBytes}-byte scale each ({(p == Precision.Int8 ? "1.0625" : "0.5625")} bytes per parameter), the rest float32",
+        Precision.Int8 => $"2-D weights int8 in blocks of {Precisions.BlockSize} with a {Precisions.ScaleBytes}-byte scale each (1.125 bytes per parameter), the rest float32",
+        _ => $"layer projections int4 in blocks of {Precisions.BlockSize} with a {Precisions.ScaleBytes}-byte scale each (0.625 bytes per parameter), embedding, lm_head and projections under 256 inputs int8, the rest float32",
     };
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);

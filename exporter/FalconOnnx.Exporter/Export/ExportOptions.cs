@@ -1,4 +1,5 @@
 using FalconOnnx.Graphs.Blocks;
+using FalconOnnx.Models;
 
 namespace FalconOnnx.Export;
 
@@ -36,7 +37,7 @@ public sealed record ExportOptions
         ?? (Ssm == SsmLowering.Onnx || headDim % 8 != 0 || GqaLacksKernels ? AttentionLowering.Concat : AttentionLowering.Gqa);
 
     /// <summary>CUDA's GroupQueryAttention has float16 and bfloat16 kernels only.</summary>
-    private bool GqaLacksKernels => Target == TargetDevice.Cuda && Precision is not (Precision.Fp16 or Precision.Bf16);
+    private bool GqaLacksKernels => Target == ExecutionTarget.Cuda && Precision is not (Precision.Fp16 or Precision.Bf16);
 
     /// <summary>Replace an existing output folder.</summary>
     public bool Force { get; init; }
@@ -44,7 +45,7 @@ public sealed record ExportOptions
     public Precision Precision { get; init; } = Precision.Fp32;
 
     /// <summary>The device the export is for; fp16 and bf16 need CUDA (ONNX Runtime's CPU kernels lack them).</summary>
-    public TargetDevice Target { get; init; } = TargetDevice.Cpu;
+    public ExecutionTarget Target { get; init; } = ExecutionTarget.Cpu;
 
     public QuantizationSettings Quantization { get; init; } = new();
 
@@ -84,7 +85,7 @@ public sealed record ExportOptions
     public void Validate(FalconOnnx.Checkpoints.FalconH1Config config)
     {
         int headDim = config.HeadDim;
-        if (Precision == Precision.Bf16 && Target == TargetDevice.Cpu)
+        if (Precision == Precision.Bf16 && Target == ExecutionTarget.Cpu)
             throw new FalconOnnxException("--precision bf16 --ep cpu: ONNX Runtime's CPU kernels have no bfloat16 for this graph (Where, MatMul, GroupQueryAttention); export bf16 for --ep cuda, or use fp32, fp16, int8 or int4 for the CPU");
         if (Precision.IsQuantized())
         {

@@ -139,7 +139,7 @@ public static class FalconH1Exporter
         {
             Precision = options.Precision.Name(),
             Ssm = ssm,
-            TargetEp = options.Target == TargetDevice.Cuda ? "cuda" : "cpu",
+            TargetEp = options.Target == ExecutionTarget.Cuda ? "cuda" : "cpu",
             Quantization = !options.Precision.IsQuantized() ? null : new ManifestQuantization
             {
                 Method = "block-wise round-to-nearest (MatMulNBits, GatherBlockQuantized)",

@@ -1,48 +1,8 @@
 using System.Text.RegularExpressions;
 using FalconOnnx.Graphs.Quantization;
+using FalconOnnx.Models;
 
 namespace FalconOnnx.Export;
-
-/// <summary>How weights are stored.</summary>
-public enum Precision
-{
-    Fp32,
-    Fp16,
-    Bf16,
-    Int8,
-    Int4,
-}
-
-/// <summary>The device an export is meant for.</summary>
-public enum TargetDevice
-{
-    Cpu,
-    Cuda,
-}
-
-public static class PrecisionNames
-{
-    public static string Name(this Precision p) => p.ToString().ToLowerInvariant();
-
-    public static Precision Parse(string text, string option = "--precision") => text.ToLowerInvariant() switch
-    {
-        "fp32" or "float32" => Precision.Fp32,
-        "fp16" or "float16" => Precision.Fp16,
-        "bf16" or "bfloat16" => Precision.Bf16,
-        "int8" => Precision.Int8,
-        "int4" => Precision.Int4,
-        _ => throw new FalconOnnxException($"{option}: unknown precision '{text}' (expected fp32, fp16, bf16, int8 or int4)"),
-    };
-
-    public static bool IsQuantized(this Precision p) => p is Precision.Int8 or Precision.Int4;
-
-    public static int Bits(this Precision p) => p switch
-    {
-        Precision.Int8 => 8,
-        Precision.Int4 => 4,
-        _ => throw new ArgumentOutOfRangeException(nameof(p)),
-    };
-}
 
 /// <summary>What a weight is, for the precision policy.</summary>
 public enum WeightKind
@@ -75,7 +35,7 @@ public sealed class PrecisionPolicy
             if (equals <= 0 || equals == entry.Length - 1)
                 throw new FalconOnnxException($"--tensor-precision: '{entry}' is not pattern=precision (e.g. *.mamba.in_proj.weight=int8)");
             string pattern = entry[..equals];
-            var target = PrecisionNames.Parse(entry[(equals + 1)..], "--tensor-precision");
+            var target = Precisions.Parse(entry[(equals + 1)..], "--tensor-precision");
             if (target.IsQuantized() != precision.IsQuantized() && target != Precision.Fp32)
                 throw new FalconOnnxException($"--tensor-precision: '{entry}' mixes {target.Name()} into a {precision.Name()} export (quantized exports take int8, int4 or fp32 per tensor)");
             _overrides.Add((new Regex("^" + Regex.Escape(pattern).Replace("\\*", ".*") + "$"), pattern, target));

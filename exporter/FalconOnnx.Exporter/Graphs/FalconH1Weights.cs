@@ -3,6 +3,7 @@ using FalconOnnx.Export;
 using FalconOnnx.Graphs.Blocks;
 using FalconOnnx.Graphs.Quantization;
 using FalconOnnx.Onnx;
+using FalconOnnx.Models;
 
 namespace FalconOnnx.Graphs;
 

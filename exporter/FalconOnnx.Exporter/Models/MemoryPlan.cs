@@ -62,17 +62,20 @@ public sealed record MemoryPlan
 
         long parameters = 0, weights = 0;
         int largeTensors = 0;
-        foreach (var shape in tensors.Values)
+        // The export's own rule per weight (an int4 export keeps some weights int8).
+        var policy = new Export.PrecisionPolicy(precision);
+        foreach (var (name, shape) in tensors)
         {
             long elements = shape.Aggregate(1L, (a, b) => a * b);
             parameters += elements;
-            long bytes = shape.Length == 2 ? Precisions.MatrixBytes(precision, shape[0], shape[1]) : Precisions.OtherBytes(precision, elements);
+            var kind = name == FalconH1Tensors.Embedding ? Export.WeightKind.Embedding : name == FalconH1Tensors.LmHead ? Export.WeightKind.LmHead : Export.WeightKind.Linear;
+            long bytes = shape.Length == 2 ? Precisions.MatrixBytes(policy.For(name, kind, (int)shape[1]), shape[0], shape[1]) : Precisions.OtherBytes(precision, elements);
             weights += bytes;
             if (bytes >= 64 << 10) largeTensors++;
         }
         if (c.TieWordEmbeddings)
         {
-            weights += Precisions.MatrixBytes(precision, c.VocabSize, c.HiddenSize);
+            weights += Precisions.MatrixBytes(policy.For(FalconH1Tensors.LmHead, Export.WeightKind.LmHead, c.HiddenSize), c.VocabSize, c.HiddenSize);
             largeTensors++;
         }
 

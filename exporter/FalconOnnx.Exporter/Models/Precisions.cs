@@ -24,27 +24,28 @@ public enum ExecutionTarget
 /// <list type="bullet">
 /// <item>Weights: every 2-D tensor (the embedding table, every Linear, lm_head) takes 4 bytes per parameter in fp32,
 /// 2 in fp16 and bf16; int8 and int4 store blocks of 32 values along the input axis (a row of the [out, in] weight)
-/// as 8 or 4 bits each plus one 2-byte scale per block, symmetric with no zero point: 1 + 2/32 = 1.0625 and
-/// 0.5 + 2/32 = 0.5625 bytes per parameter (a row whose length is no multiple of 32 pays for a whole last block).
-/// Every other tensor (norms, conv, A_log, D, dt_bias, biases) stays float32 in fp32, int8 and int4 and takes
-/// 2 bytes in fp16 and bf16.</item>
-/// <item>Activations and the KV cache: float32 for fp32, float16 for fp16 and bf16. int8 and int4 exports compute in
-/// float32 on the CPU (ONNX Runtime's CPU LinearAttention and CausalConvWithState have no 16-bit kernels) and in
-/// float16 on CUDA.</item>
+/// as 8 or 4 bits each plus one float32 scale per block (the activations' type, as MatMulNBits wants), symmetric
+/// with no zero point: 1 + 4/32 = 1.125 and 0.5 + 4/32 = 0.625 bytes per parameter. An int4 export keeps the
+/// embedding, lm_head and projections with fewer than 256 inputs in int8 (Export.PrecisionPolicy).
+/// In fp32, int8 and int4 every other tensor (norms, conv, A_log, D, dt_bias, biases) stays float32; in fp16 and bf16
+/// the layer norms and Linear biases take 2 bytes and the Mamba-2 parameters stay float32 (counted at 2 here, a
+/// difference of a few kilobytes per layer).</item>
+/// <item>Activations and the KV cache: float32 for fp32, int8 and int4 (MatMulNBits runs with float32 activations),
+/// float16 for fp16 and bfloat16 for bf16.</item>
 /// <item>Conv and recurrent (SSM) states: float32 always (model-abi.md).</item>
 /// </list>
 /// </summary>
 public static class Precisions
 {
     public const int BlockSize = 32;
-    public const int ScaleBytes = 2;
+    public const int ScaleBytes = sizeof(float);
     public const int StateBytes = sizeof(float);
 
     public static IReadOnlyList<Precision> All { get; } = [Precision.Fp32, Precision.Fp16, Precision.Bf16, Precision.Int8, Precision.Int4];
 
     public static string Names => string.Join(", ", All.Select(Name));
 
-    public static string Name(Precision precision) => precision switch
+    public static string Name(this Precision precision) => precision switch
     {
         Precision.Fp32 => "fp32",
         Precision.Fp16 => "fp16",
@@ -54,9 +55,18 @@ public static class Precisions
         _ => throw new ArgumentOutOfRangeException(nameof(precision)),
     };
 
-    public static Precision Parse(string text) =>
+    public static Precision Parse(string text, string option = "--precision") =>
         All.Cast<Precision?>().FirstOrDefault(p => string.Equals(Name(p!.Value), text, StringComparison.OrdinalIgnoreCase))
-        ?? throw new FalconOnnxException($"--precision: unknown precision '{text}' (expected {Names})");
+        ?? throw new FalconOnnxException($"{option}: unknown precision '{text}' (expected {Names})");
+
+    public static bool IsQuantized(this Precision p) => p is Precision.Int8 or Precision.Int4;
+
+    public static int Bits(this Precision p) => p switch
+    {
+        Precision.Int8 => 8,
+        Precision.Int4 => 4,
+        _ => throw new ArgumentOutOfRangeException(nameof(p)),
+    };
 
     public static string Name(ExecutionTarget target) => target == ExecutionTarget.Cpu ? "cpu" : "cuda";
 
@@ -90,11 +100,16 @@ public static class Precisions
     {
         Precision.Fp32 => 4,
         Precision.Fp16 or Precision.Bf16 => 2,
-        _ => target == ExecutionTarget.Cpu ? 4 : 2,
+        _ => 4,
     };
 
     /// <summary>The KV cache's element type, as the manifest names it.</summary>
-    public static string KvDtype(Precision precision, ExecutionTarget target) => ComputeBytes(precision, target) == 4 ? "float32" : "float16";
+    public static string KvDtype(Precision precision, ExecutionTarget target) => precision switch
+    {
+        Precision.Fp16 => "float16",
+        Precision.Bf16 => "bfloat16",
+        _ => "float32",
+    };
 
     private static long Blocks(long columns) => (columns + BlockSize - 1) / BlockSize;
 }

@@ -152,12 +152,14 @@ public sealed class ModelCatalogTests
         Assert.That(fp32.KvBytes, Is.EqualTo(44L * 2 * 2 * 128 * 4 * 4096));
         Assert.That(fp32.StateBytes, Is.EqualTo(44L * 4 * (3584 * 3 + 24 * 256 * 128)));
         Assert.That(fp32.WeightBytes, Is.EqualTo(4 * fp32.Parameters));
-        // int4: every 2-D weight in blocks of 32 along its input axis at 16 + 2 bytes; every width here is a multiple of 32.
+        // int4: the layer projections in blocks of 32 along their input axis at 16 + 4 bytes (a float32 scale); the
+        // embedding and lm_head (130049 x 3072 each) in int8 at 32 + 4 bytes; every width here is a multiple of 32.
         var int4 = MemoryPlan.Compute(c, Precision.Int4, 4096);
         long vectors = 3072 + 44L * (2 * 3072 + 3584 * 5 + 3 * 24 + 3072);
-        Assert.That(int4.WeightBytes, Is.EqualTo((fp32.Parameters - vectors) / 32 * 18 + 4 * vectors));
-        Assert.That(int4.KvBytes, Is.EqualTo(fp32.KvBytes), "int4 on the CPU keeps a float32 KV cache");
-        Assert.That(MemoryPlan.Compute(c, Precision.Int4, 4096, target: ExecutionTarget.Cuda).KvBytes, Is.EqualTo(fp32.KvBytes / 2));
+        long table = 130049L * 3072;
+        Assert.That(int4.WeightBytes, Is.EqualTo((fp32.Parameters - vectors - 2 * table) / 32 * 20 + 2 * table / 32 * 36 + 4 * vectors));
+        Assert.That(int4.KvBytes, Is.EqualTo(fp32.KvBytes), "int4 keeps a float32 KV cache (MatMulNBits runs with float32 activations)");
+        Assert.That(MemoryPlan.Compute(c, Precision.Int4, 4096, target: ExecutionTarget.Cuda).KvBytes, Is.EqualTo(fp32.KvBytes));
         Assert.That(MemoryPlan.Compute(c, Precision.Bf16, 4096, batch: 3).KvBytes, Is.EqualTo(3 * fp32.KvBytes / 2));
         Assert.That(MemoryPlan.Compute(c, Precision.Bf16, 4096, batch: 3).StateBytes, Is.EqualTo(3 * fp32.StateBytes), "states stay float32");
     }
@@ -165,9 +167,9 @@ public sealed class ModelCatalogTests
     [Test]
     public void Precisions_BytesPerParameter()
     {
-        Assert.That(Precisions.MatrixBytes(Precision.Int8, 1, 32 * 1000) / 32000.0, Is.EqualTo(1.0625));
-        Assert.That(Precisions.MatrixBytes(Precision.Int4, 1, 32 * 1000) / 32000.0, Is.EqualTo(0.5625));
-        Assert.That(Precisions.MatrixBytes(Precision.Int4, 2, 33), Is.EqualTo(2 * 2 * 18), "a partial block is stored whole");
+        Assert.That(Precisions.MatrixBytes(Precision.Int8, 1, 32 * 1000) / 32000.0, Is.EqualTo(1.125));
+        Assert.That(Precisions.MatrixBytes(Precision.Int4, 1, 32 * 1000) / 32000.0, Is.EqualTo(0.625));
+        Assert.That(Precisions.MatrixBytes(Precision.Int4, 2, 33), Is.EqualTo(2 * 2 * 20), "a partial block is stored whole");
         Assert.That(Precisions.MatrixBytes(Precision.Bf16, 3, 5), Is.EqualTo(30));
     }
 

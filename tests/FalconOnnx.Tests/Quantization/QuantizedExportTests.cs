@@ -4,6 +4,7 @@ using FalconOnnx.Runtime.Evaluation;
 using FalconOnnx.Runtime.Generation;
 using FalconOnnx.Synthesis;
 using FalconOnnx.Tests.Support;
+using FalconOnnx.Models;
 
 namespace FalconOnnx.Tests.Quantization;
 
