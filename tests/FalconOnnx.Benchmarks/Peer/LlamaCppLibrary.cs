@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using LLama.Native;
 
 namespace FalconOnnx.Benchmarks.Peer;
@@ -12,11 +13,37 @@ public static class LlamaCppLibrary
     private static bool _loaded;
     private static readonly List<string> _messages = [];
 
-    /// <summary>LLamaSharp's lines about which native library it loaded.</summary>
-    public static IReadOnlyList<string> LibraryMessages { get { lock (Gate) return _messages.Where(IsLibraryLine).ToList(); } }
+    /// <summary>The native libraries LLamaSharp loaded, relative to the application folder (the CPU build shows in the path).</summary>
+    public static IReadOnlyList<string> LoadedLibraries
+    {
+        get
+        {
+            lock (Gate)
+                return _messages.Where(m => m.Contains("Successfully loaded", StringComparison.Ordinal))
+                    .Select(m => m.Split('\'')) .Where(parts => parts.Length >= 2)
+                    .Select(parts => Path.GetRelativePath(AppContext.BaseDirectory, parts[1])).Distinct().ToList();
+        }
+    }
 
     /// <summary>llama.cpp's warnings and errors so far.</summary>
     public static IReadOnlyList<string> Warnings { get { lock (Gate) return _messages.Where(m => m.StartsWith("Warning") || m.StartsWith("Error")).Distinct().ToList(); } }
+
+    /// <summary>
+    /// LLamaSharp's package version. Its assembly carries none (0.0.0.0), so it is read from the application's
+    /// dependency file, where NuGet recorded the package as "LLamaSharp/version".
+    /// </summary>
+    public static string LLamaSharpVersion { get; } = PackageVersion("LLamaSharp");
+
+    private static string PackageVersion(string package)
+    {
+        var files = (AppContext.GetData("APP_CONTEXT_DEPS_FILES") as string ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Append(Path.Combine(AppContext.BaseDirectory, System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name + ".deps.json"));
+        foreach (string file in files.Where(File.Exists))
+            if (JsonNode.Parse(File.ReadAllText(file))?["libraries"] is JsonObject libraries)
+                foreach (var (name, _) in libraries)
+                    if (name.StartsWith(package + "/", StringComparison.Ordinal)) return name[(package.Length + 1)..];
+        return "unknown";
+    }
 
     /// <summary>llama.cpp's system_info line (the CPU features its build uses).</summary>
     public static string SystemInfo { get; private set; } = "";

@@ -39,7 +39,7 @@ public sealed class LlamaCppRaceEngine : IRaceEngine
         _weights = LLamaWeights.LoadFromFile(parameters);
         _context = _weights.CreateContext(parameters);
         _logits = new float[_weights.Vocab.Count];
-        Description = $"llama.cpp (LLamaSharp {typeof(LLamaWeights).Assembly.GetName().Version}), {Path.GetFileName(ggufPath)}, KV {keyValueType}";
+        Description = $"llama.cpp (LLamaSharp {LlamaCppLibrary.LLamaSharpVersion}), {Path.GetFileName(ggufPath)}, KV {keyValueType}";
     }
 
     public string Description { get; }
