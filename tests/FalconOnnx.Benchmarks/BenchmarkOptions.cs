@@ -21,6 +21,8 @@ public sealed record BenchmarkOptions
     public ulong Seed { get; init; } = 1;
     /// <summary>llama.cpp's KV cache element type; F32 matches our float32 caches.</summary>
     public GGMLType PeerKeyValueType { get; init; } = GGMLType.GGML_TYPE_F32;
+    /// <summary>llama.cpp's flash attention in the race; null is its default (auto).</summary>
+    public bool? PeerFlashAttention { get; init; }
     /// <summary>Rebuild the checkpoint, exports and GGUF files even when the work folder has them.</summary>
     public bool Fresh { get; init; }
 

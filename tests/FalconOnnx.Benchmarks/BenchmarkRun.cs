@@ -82,12 +82,16 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
             var reader = GgufReader.Open(gguf);
             peerFiles.Add($"{Path.GetFileName(gguf)}: {new FileInfo(gguf).Length / 1048576.0:F1} MiB, {TypeSummary(reader)}");
             long peerWeights = BytesPerToken.GgufWeightBytes(reader);
-            using (var engine = new LlamaCppRaceEngine(gguf, options.Threads, options.Capacity, options.PeerKeyValueType))
+            if (pair.Name == "fp32")
+            {
+                // The converter check: llama.cpp with everything in float32, flash attention off.
+                using var exact = new LlamaCppRaceEngine(gguf, options.Threads, AgreementPromptTokens + AgreementGreedyTokens + 1, GGMLType.GGML_TYPE_F32, flashAttention: false);
+                agreements.Add(Agree(exact, reference, $"fp32 (ours) vs {pair.PeerLabel} (llama.cpp, KV F32, flash attention off)"));
+            }
+            using (var engine = new LlamaCppRaceEngine(gguf, options.Threads, options.Capacity, options.PeerKeyValueType, options.PeerFlashAttention))
             {
                 log.WriteLine($"llama.cpp: {engine.Description}");
-                agreements.Add(Agree(engine, reference, pair.HasOurs && pair.Name == "fp32"
-                    ? $"{pair.OursLabel} (ours) vs {pair.PeerLabel} (llama.cpp)"
-                    : $"fp32 (ours) vs {pair.PeerLabel} (llama.cpp)"));
+                agreements.Add(Agree(engine, reference, $"fp32 (ours) vs {pair.PeerLabel} (llama.cpp as raced)"));
                 int keyValueBytes = options.PeerKeyValueType == GGMLType.GGML_TYPE_F32 ? sizeof(float) : 2;
                 foreach (int depth in options.Depths)
                 {
@@ -105,7 +109,7 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
             OnnxRuntime: typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version?.ToString() ?? "?",
             LlamaCppBuild: $"LLamaSharp {LlamaCppLibrary.LLamaSharpVersion} with LLamaSharp.Backend.Cpu, native library {string.Join("; ", LlamaCppLibrary.LoadedLibraries)}",
             LlamaCppSystemInfo: LlamaCppLibrary.SystemInfo,
-            PeerKeyValueType: options.PeerKeyValueType.ToString().Replace("GGML_TYPE_", ""));
+            PeerSettings: $"KV cache {options.PeerKeyValueType.ToString().Replace("GGML_TYPE_", "")}, flash attention {LlamaCppRaceEngine.FlashAttentionName(options.PeerFlashAttention)}, n_batch = n_ubatch = {RaceProtocol.PrefillChunk}");
         return new RaceResults(preset.Name, options.PromptTokens, options.DecodeSteps, options.Runs, machine, rows, agreements, peerFiles, _notes);
     }
 

@@ -13,11 +13,12 @@ var runs = new Option<int>("--runs") { Description = "Measured runs after a warm
 var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length", DefaultValueFactory = _ => 512 };
 var decodeSteps = new Option<int>("--decode-tokens") { Description = "Greedy decode steps", DefaultValueFactory = _ => 128 };
 var peerKv = new Option<string>("--peer-kv") { Description = "llama.cpp's KV cache type: f32 (like ours) or f16 (llama.cpp's default)", DefaultValueFactory = _ => "f32" };
+var peerFlash = new Option<string>("--peer-flash-attention") { Description = "llama.cpp's flash attention in the race: auto (its default), on or off", DefaultValueFactory = _ => "auto" };
 var fresh = new Option<bool>("--fresh") { Description = "Rebuild the checkpoint, exports and GGUF files" };
 
 var root = new RootCommand("Races FalconOnnx.Runtime against llama.cpp (LLamaSharp) on the same synthetic Falcon-H1 weights: prefill and decode speed, logit agreement, share of the memory-bandwidth ceiling.")
 {
-    size, threads, precisions, depths, output, work, runs, promptTokens, decodeSteps, peerKv, fresh,
+    size, threads, precisions, depths, output, work, runs, promptTokens, decodeSteps, peerKv, peerFlash, fresh,
 };
 root.SetAction(parse =>
 {
@@ -38,6 +39,13 @@ root.SetAction(parse =>
             "f32" => GGMLType.GGML_TYPE_F32,
             "f16" => GGMLType.GGML_TYPE_F16,
             var other => throw new ArgumentException($"--peer-kv: '{other}' is neither f32 nor f16"),
+        },
+        PeerFlashAttention = parse.GetValue(peerFlash) switch
+        {
+            "auto" => null,
+            "on" => true,
+            "off" => false,
+            var other => throw new ArgumentException($"--peer-flash-attention: '{other}' is not auto, on or off"),
         },
         Fresh = parse.GetValue(fresh),
     };

@@ -30,14 +30,16 @@ public static class FalconH1Gguf
     }
 
     /// <summary>
-    /// llama.cpp's Falcon-H1 graph always gates before the grouped norm and its converter scales every bias like
-    /// its weight (attention_in_multiplier included); a GGUF of such a checkpoint would run a different model,
-    /// so it is refused instead of written. No released Falcon-H1 size is affected.
+    /// llama.cpp's Falcon-H1 graph always gates before the grouped norm and never clamps dt, and its converter
+    /// scales every bias like its weight (attention_in_multiplier included); a GGUF of such a checkpoint would run
+    /// a different model, so it is refused instead of written. No released Falcon-H1 size is affected.
     /// </summary>
     private static void RejectWhatLlamaCppComputesDifferently(FalconH1Config c, string folder)
     {
         if (c.MambaRmsNorm && c.MambaNormBeforeGate)
             throw new GgufException($"{folder}/config.json: field 'mamba_norm_before_gate' is true; llama.cpp's Falcon-H1 graph always applies the gate before the norm, so its GGUF would compute a different model");
+        if (c.TimeStepLimit != (0.0, double.PositiveInfinity))
+            throw new GgufException($"{folder}/config.json: field 'time_step_limit' is [{c.TimeStepLimit.Min}, {c.TimeStepLimit.Max}]; llama.cpp's Falcon-H1 graph does not clamp dt, so its GGUF would compute a different model");
         foreach (var (field, set) in new[] { ("attention_bias", c.AttentionBias), ("mlp_bias", c.MlpBias), ("mamba_proj_bias", c.MambaProjBias), ("projectors_bias", c.ProjectorsBias) })
             if (set)
                 throw new GgufException($"{folder}/config.json: field '{field}' is true; llama.cpp's converter scales these biases by the input multipliers of their weights, so its GGUF would compute a different model");

@@ -20,7 +20,11 @@ public sealed class LlamaCppRaceEngine : IRaceEngine
     private int _length;
 
     /// <param name="keyValueType">Element type of llama.cpp's KV cache (ours is always float32).</param>
-    public LlamaCppRaceEngine(string ggufPath, int threads, int capacity, GGMLType keyValueType)
+    /// <param name="flashAttention">
+    /// null: llama.cpp's default (auto, which enables it on CPU). Its CPU flash attention rounds through float16
+    /// even over a float32 cache (about 1e-3 in the logits), so exactness checks turn it off.
+    /// </param>
+    public LlamaCppRaceEngine(string ggufPath, int threads, int capacity, GGMLType keyValueType, bool? flashAttention)
     {
         LlamaCppLibrary.EnsureLoaded();
         var parameters = new ModelParams(ggufPath)
@@ -35,14 +39,17 @@ public sealed class LlamaCppRaceEngine : IRaceEngine
             GpuLayerCount = 0,
             TypeK = keyValueType,
             TypeV = keyValueType,
+            FlashAttention = flashAttention,
         };
         _weights = LLamaWeights.LoadFromFile(parameters);
         _context = _weights.CreateContext(parameters);
         _logits = new float[_weights.Vocab.Count];
-        Description = $"llama.cpp (LLamaSharp {LlamaCppLibrary.LLamaSharpVersion}), {Path.GetFileName(ggufPath)}, KV {keyValueType}";
+        Description = $"llama.cpp (LLamaSharp {LlamaCppLibrary.LLamaSharpVersion}), {Path.GetFileName(ggufPath)}, KV {keyValueType.ToString().Replace("GGML_TYPE_", "")}, flash attention {FlashAttentionName(flashAttention)}";
     }
 
     public string Description { get; }
+
+    public static string FlashAttentionName(bool? flashAttention) => flashAttention switch { null => "auto", true => "on", false => "off" };
 
     public void Reset()
     {
