@@ -52,9 +52,7 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
         var rows = new List<RaceRow>();
         var peerFiles = new List<string>();
 
-        log.WriteLine($"measuring memory bandwidth with {options.Threads} threads ...");
-        double bandwidth = MemoryBandwidth.MeasureGigabytesPerSecond(options.Threads);
-        log.WriteLine($"  {bandwidth:F2} GB/s");
+        double bandwidthBefore = Bandwidth("before the race");
 
         foreach (var pair in options.Precisions)
         {
@@ -101,9 +99,13 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
             }
         }
 
+        // A shared machine gives less than its peak at times; the best of two measurements is the fairer ceiling.
+        double bandwidthAfter = Bandwidth("after the race");
+        double bandwidth = Math.Max(bandwidthBefore, bandwidthAfter);
         foreach (string warning in LlamaCppLibrary.Warnings) _notes.Add($"llama.cpp said: {warning}");
         var machine = new MachineDescription(
             Cpu: CpuModel(), LogicalCores: Environment.ProcessorCount, Threads: options.Threads, BandwidthGigabytesPerSecond: bandwidth,
+            BandwidthMeasurements: $"{bandwidthBefore:F2} GB/s before, {bandwidthAfter:F2} GB/s after the race",
             LoadBefore: loadBefore, LoadAfter: LoadAverage(),
             Runtime: $"{RuntimeInformation.FrameworkDescription} on {RuntimeInformation.OSDescription}",
             OnnxRuntime: typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version?.ToString() ?? "?",
@@ -111,6 +113,14 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
             LlamaCppSystemInfo: LlamaCppLibrary.SystemInfo,
             PeerSettings: $"KV cache {options.PeerKeyValueType.ToString().Replace("GGML_TYPE_", "")}, flash attention {LlamaCppRaceEngine.FlashAttentionName(options.PeerFlashAttention)}, n_batch = n_ubatch = {RaceProtocol.PrefillChunk}");
         return new RaceResults(preset.Name, options.PromptTokens, options.DecodeSteps, options.Runs, machine, rows, agreements, peerFiles, _notes);
+    }
+
+    private double Bandwidth(string when)
+    {
+        log.WriteLine($"measuring memory bandwidth with {options.Threads} threads {when} ...");
+        double gigabytesPerSecond = MemoryBandwidth.MeasureGigabytesPerSecond(options.Threads);
+        log.WriteLine($"  {gigabytesPerSecond:F2} GB/s");
+        return gigabytesPerSecond;
     }
 
     /// <summary>Our fp32 logits and greedy tokens on the agreement prompt: the reference every llama.cpp file is checked against.</summary>

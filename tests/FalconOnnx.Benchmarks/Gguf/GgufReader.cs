@@ -156,7 +156,7 @@ public sealed class GgufReader
         GgufValueType.UInt64 => r.ReadUInt64(),
         GgufValueType.Int64 => r.ReadInt64(),
         GgufValueType.Float64 => r.ReadDouble(),
-        GgufValueType.Array when depth < 4 => ReadArray(r, depth),
+        GgufValueType.Array => depth < 4 ? ReadArray(r, depth) : throw new GgufException($"{Path}: arrays nested more than 4 deep"),
         _ => throw new GgufException($"{Path}: unknown metadata value type {(uint)type}"),
     };
 
