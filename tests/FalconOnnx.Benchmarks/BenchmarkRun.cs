@@ -17,7 +17,8 @@ namespace FalconOnnx.Benchmarks;
 /// <summary>
 /// The whole race, in order: a synthetic checkpoint of the size's real shape, our exports and the F32 GGUF from the
 /// same safetensors, llama.cpp's quantizations of it, a logit check that both sides compute the same model, the
-/// memory bandwidth, then prefill and decode timings for each precision pair and depth, one side after the other.
+/// memory bandwidth, then prefill and decode timings for each precision pair and depth, both sides loaded together
+/// and timed run by run in turn (<see cref="RaceProtocol"/>).
 /// </summary>
 public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
 {
@@ -56,46 +57,39 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
 
         foreach (var pair in options.Precisions)
         {
-            var ours = new Dictionary<int, SideResult>();
-            if (pair.HasOurs)
-            {
-                string folder = Export(checkpoint, pair, cancellationToken);
-                long weights = BytesPerToken.OnnxWeightBytes(folder);
-                using var engine = new OnnxRaceEngine(folder, options.Threads, options.Capacity);
-                log.WriteLine($"ours: {engine.Description}");
-                foreach (int depth in options.Depths)
-                {
-                    var speed = Measure(engine, "ours", pair, depth, history, prompt, cancellationToken);
-                    ours[depth] = new SideResult(speed, Bytes(config, weights, depth, sizeof(float)));
-                }
-            }
-            else
-            {
-                log.WriteLine($"ours at {pair.OursLabel}: {pair.OursUnavailableReason}");
-            }
-
+            string? oursFolder = pair.HasOurs ? Export(checkpoint, pair, cancellationToken) : null;
+            if (oursFolder is null) log.WriteLine($"ours at {pair.OursLabel}: {pair.OursUnavailableReason}");
             string gguf = pair.PeerFileType is { } fileType
                 ? Step($"{pair.PeerLabel} GGUF", Path.Combine(options.WorkFolder, pair.PeerFileName(preset.Name)), path => Quantize(f32Gguf, path, fileType))
                 : f32Gguf;
             var reader = GgufReader.Open(gguf);
             peerFiles.Add($"{Path.GetFileName(gguf)}: {new FileInfo(gguf).Length / 1048576.0:F1} MiB, {TypeSummary(reader)}");
-            long peerWeights = BytesPerToken.GgufWeightBytes(reader);
-            if (pair.Name == "fp32")
+            if (pair.PeerFileType is null)
             {
                 // The converter check: llama.cpp with everything in float32, flash attention off.
                 using var exact = new LlamaCppRaceEngine(gguf, options.Threads, AgreementPromptTokens + AgreementGreedyTokens + 1, GGMLType.GGML_TYPE_F32, flashAttention: false);
                 agreements.Add(Agree(exact, reference, $"fp32 (ours) vs {pair.PeerLabel} (llama.cpp, KV F32, flash attention off)"));
             }
-            using (var engine = new LlamaCppRaceEngine(gguf, options.Threads, options.Capacity, options.PeerKeyValueType, options.PeerFlashAttention))
+
+            using var ours = oursFolder is null ? null : new OnnxRaceEngine(oursFolder, options.Threads, options.Capacity);
+            using var peer = new LlamaCppRaceEngine(gguf, options.Threads, options.Capacity, options.PeerKeyValueType, options.PeerFlashAttention);
+            if (ours is not null) log.WriteLine($"ours: {ours.Description}");
+            log.WriteLine($"llama.cpp: {peer.Description}");
+            agreements.Add(Agree(peer, reference, $"fp32 (ours) vs {pair.PeerLabel} (llama.cpp as raced)"));
+            long? oursWeights = oursFolder is null ? null : BytesPerToken.OnnxWeightBytes(oursFolder);
+            long peerWeights = BytesPerToken.GgufWeightBytes(reader);
+            int peerKeyValueBytes = options.PeerKeyValueType == GGMLType.GGML_TYPE_F32 ? sizeof(float) : 2;
+            foreach (int depth in options.Depths)
             {
-                log.WriteLine($"llama.cpp: {engine.Description}");
-                agreements.Add(Agree(engine, reference, $"fp32 (ours) vs {pair.PeerLabel} (llama.cpp as raced)"));
-                int keyValueBytes = options.PeerKeyValueType == GGMLType.GGML_TYPE_F32 ? sizeof(float) : 2;
-                foreach (int depth in options.Depths)
-                {
-                    var speed = Measure(engine, "llama.cpp", pair, depth, history, prompt, cancellationToken);
-                    rows.Add(new RaceRow(pair, depth, ours.GetValueOrDefault(depth), new SideResult(speed, Bytes(config, peerWeights, depth, keyValueBytes))));
-                }
+                log.Write($"  {pair.OursLabel}/{pair.PeerLabel} depth {depth}: ");
+                IRaceEngine[] engines = ours is null ? [peer] : [ours, peer];
+                var speeds = RaceProtocol.MeasureSideBySide(engines, history[..depth], prompt, options.DecodeSteps, options.Runs, cancellationToken);
+                var peerSpeed = speeds[^1];
+                SideResult? oursResult = ours is null ? null : new SideResult(speeds[0], Bytes(config, oursWeights!.Value, depth, sizeof(float)));
+                if (oursResult is not null)
+                    log.Write($"ours prefill {speeds[0].PrefillTokensPerSecond:F1} tok/s, decode {speeds[0].DecodeTokensPerSecond:F2} tok/s; ");
+                log.WriteLine($"llama.cpp prefill {peerSpeed.PrefillTokensPerSecond:F1} tok/s, decode {peerSpeed.DecodeTokensPerSecond:F2} tok/s");
+                rows.Add(new RaceRow(pair, depth, oursResult, new SideResult(peerSpeed, Bytes(config, peerWeights, depth, peerKeyValueBytes))));
             }
         }
 
@@ -148,14 +142,6 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
         var agreement = new LogitAgreement(pair, reference.Prompt.Length, difference, reference.Logits.Max() - reference.Logits.Min(), greedy.Length, equal);
         log.WriteLine($"  logits {pair}: max abs difference {difference:E2} over a range of {agreement.LogitRange:F2}; greedy tokens equal {equal} of {greedy.Length}");
         return agreement;
-    }
-
-    private SpeedMeasurement Measure(IRaceEngine engine, string side, PrecisionPair pair, int depth, int[] history, int[] prompt, CancellationToken cancellationToken)
-    {
-        log.Write($"  {side,-9} {pair.OursLabel}/{pair.PeerLabel} depth {depth}: ");
-        var speed = RaceProtocol.Measure(engine, history[..depth], prompt, options.DecodeSteps, options.Runs, cancellationToken);
-        log.WriteLine($"prefill {speed.PrefillTokensPerSecond:F1} tok/s, decode {speed.DecodeTokensPerSecond:F2} tok/s");
-        return speed;
     }
 
     /// <summary>Bytes one decode step reads, at the mean context length of the decode.</summary>

@@ -34,7 +34,8 @@ public static class ResultsChart
         var barPlot = plot.Add.Bars(bars);
         barPlot.ValueLabelStyle.FontSize = 11;
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks.ToArray());
-        plot.Axes.Margins(bottom: 0, top: 0.15);
+        // Head room above the tallest bar keeps its value label clear of the legend.
+        plot.Axes.Margins(bottom: 0, top: 0.3);
         plot.Title($"Falcon-H1 {results.Size} {phase}, {results.Machine.Threads} threads");
         plot.YLabel($"{phase} tokens/s");
         plot.Legend.ManualItems.Add(new LegendItem { LabelText = "FalconOnnx.Runtime", FillColor = OursColor });
