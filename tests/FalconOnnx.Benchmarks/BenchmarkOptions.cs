@@ -1,0 +1,30 @@
+using LLama.Native;
+
+namespace FalconOnnx.Benchmarks;
+
+/// <summary>What one run of the suite measures and where it keeps its files.</summary>
+public sealed record BenchmarkOptions
+{
+    /// <summary>A synthesis preset: 0.5b, 1.5b-deep, ...</summary>
+    public required string Size { get; init; }
+    public required int Threads { get; init; }
+    public required IReadOnlyList<PrecisionPair> Precisions { get; init; }
+    public required IReadOnlyList<int> Depths { get; init; }
+    /// <summary>Where results.md and results.png go.</summary>
+    public required string OutputFolder { get; init; }
+    /// <summary>Where the checkpoint, exports and GGUF files are kept and reused between runs.</summary>
+    public required string WorkFolder { get; init; }
+    public int PromptTokens { get; init; } = 512;
+    public int DecodeSteps { get; init; } = 128;
+    /// <summary>Measured runs after the warm-up; the best is reported.</summary>
+    public int Runs { get; init; } = 2;
+    public ulong Seed { get; init; } = 1;
+    /// <summary>llama.cpp's KV cache element type; F32 matches our float32 caches.</summary>
+    public GGMLType PeerKeyValueType { get; init; } = GGMLType.GGML_TYPE_F32;
+    /// <summary>llama.cpp's flash attention in the race; null is its default (auto).</summary>
+    public bool? PeerFlashAttention { get; init; }
+    /// <summary>Rebuild the checkpoint, exports and GGUF files even when the work folder has them.</summary>
+    public bool Fresh { get; init; }
+
+    public int Capacity => Depths.Max() + PromptTokens + DecodeSteps + 1;
+}

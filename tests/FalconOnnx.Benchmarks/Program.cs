@@ -1,0 +1,66 @@
+using System.CommandLine;
+using FalconOnnx.Benchmarks;
+using FalconOnnx.Benchmarks.Report;
+using LLama.Native;
+
+var size = new Option<string>("--size") { Description = "Synthesis preset whose real shape is raced (0.5b, 1.5b-deep, ...)", DefaultValueFactory = _ => "0.5b" };
+var threads = new Option<int>("--threads") { Description = "Threads for both sides and for the bandwidth measurement", DefaultValueFactory = _ => 2 };
+var precisions = new Option<string>("--precisions") { Description = "Comma-separated: fp32 (vs F32), int8 (vs Q8_0), int4 (vs Q4_0)", DefaultValueFactory = _ => "fp32,int8,int4" };
+var depths = new Option<string>("--depths") { Description = "Comma-separated context depths before the prompt", DefaultValueFactory = _ => "0,4096" };
+var output = new Option<string>("--out") { Description = "Folder for results.md and results.png", DefaultValueFactory = _ => "bench-results" };
+var work = new Option<string?>("--work") { Description = "Folder for the checkpoint, exports and GGUF files, reused between runs (default <out>/models)" };
+var runs = new Option<int>("--runs") { Description = "Measured runs after a warm-up; the best is reported", DefaultValueFactory = _ => 2 };
+var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length", DefaultValueFactory = _ => 512 };
+var decodeSteps = new Option<int>("--decode-tokens") { Description = "Greedy decode steps", DefaultValueFactory = _ => 128 };
+var peerKv = new Option<string>("--peer-kv") { Description = "llama.cpp's KV cache type: f32 (like ours) or f16 (llama.cpp's default)", DefaultValueFactory = _ => "f32" };
+var peerFlash = new Option<string>("--peer-flash-attention") { Description = "llama.cpp's flash attention in the race: auto (its default), on or off", DefaultValueFactory = _ => "auto" };
+var fresh = new Option<bool>("--fresh") { Description = "Rebuild the checkpoint, exports and GGUF files" };
+
+var root = new RootCommand("Races FalconOnnx.Runtime against llama.cpp (LLamaSharp) on the same synthetic Falcon-H1 weights: prefill and decode speed, logit agreement, share of the memory-bandwidth ceiling.")
+{
+    size, threads, precisions, depths, output, work, runs, promptTokens, decodeSteps, peerKv, peerFlash, fresh,
+};
+root.SetAction(parse =>
+{
+    string outputFolder = Path.GetFullPath(parse.GetValue(output)!);
+    var options = new BenchmarkOptions
+    {
+        Size = parse.GetValue(size)!,
+        Threads = Positive(parse.GetValue(threads), "--threads"),
+        Precisions = parse.GetValue(precisions)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(PrecisionPairs.Find).ToList(),
+        Depths = parse.GetValue(depths)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToList(),
+        OutputFolder = outputFolder,
+        WorkFolder = Path.GetFullPath(parse.GetValue(work) ?? Path.Combine(outputFolder, "models")),
+        Runs = Positive(parse.GetValue(runs), "--runs"),
+        PromptTokens = Positive(parse.GetValue(promptTokens), "--prompt-tokens"),
+        DecodeSteps = Positive(parse.GetValue(decodeSteps), "--decode-tokens"),
+        PeerKeyValueType = parse.GetValue(peerKv) switch
+        {
+            "f32" => GGMLType.GGML_TYPE_F32,
+            "f16" => GGMLType.GGML_TYPE_F16,
+            var other => throw new ArgumentException($"--peer-kv: '{other}' is neither f32 nor f16"),
+        },
+        PeerFlashAttention = parse.GetValue(peerFlash) switch
+        {
+            "auto" => null,
+            "on" => true,
+            "off" => false,
+            var other => throw new ArgumentException($"--peer-flash-attention: '{other}' is not auto, on or off"),
+        },
+        Fresh = parse.GetValue(fresh),
+    };
+    if (options.Depths.Count == 0 || options.Depths.Any(d => d < 0)) throw new ArgumentException("--depths: give one or more depths >= 0");
+    using var cancellation = new CancellationTokenSource();
+    Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancellation.Cancel(); };
+    var results = new BenchmarkRun(options, Console.Out).Run(cancellation.Token);
+    string markdown = ResultsTable.Markdown(results);
+    File.WriteAllText(Path.Combine(outputFolder, "results.md"), markdown);
+    ResultsChart.SavePng(results, Path.Combine(outputFolder, "results.png"));
+    Console.WriteLine();
+    Console.WriteLine(markdown);
+    Console.WriteLine($"written: {Path.Combine(outputFolder, "results.md")}, {Path.Combine(outputFolder, "results.png")}");
+    return 0;
+});
+return root.Parse(args).Invoke();
+
+static int Positive(int value, string option) => value > 0 ? value : throw new ArgumentException($"{option} must be positive, got {value}");
