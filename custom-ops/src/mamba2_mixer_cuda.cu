@@ -10,6 +10,7 @@
 // where the fp32 contract is checked at 1e-4, and it does no fewer flops than this scan per token.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_pipeline.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -29,7 +30,10 @@ constexpr int kConvThreads = 128;
 constexpr int kConvTokensPerBlock = 32;
 constexpr int kGateThreads = 256;
 constexpr int kMaxBlockRows = 16 * kRowsPerThread;  // 16 warps, 512 threads
-constexpr std::size_t kSharedBudget = 48 * 1024;    // no opt-in needed on any GPU
+// Dynamic shared memory of the scan: above 48 kB a kernel must opt in (cudaFuncSetAttribute); 96 kB fits
+// every GPU from sm_80 on (sm_86/89 allow 99 kB, A100 163 kB, H100 227 kB).
+constexpr std::size_t kSharedBudget = 96 * 1024;
+constexpr std::size_t kSharedWithoutOptIn = 48 * 1024;
 
 // ---- element types ----
 template <typename T>
@@ -142,15 +146,25 @@ __global__ void conv_prefill_kernel(Params<T> p) {
     }
     const float current_weight = p.conv_weight[channel * p.conv_kernel + history];
     const float bias = p.conv_bias ? p.conv_bias[channel] : 0.0f;
-    for (int t = first; t < end; ++t) {
-      const float raw = raw_input(p, b, t, channel);
-      float acc = bias + current_weight * raw;
+    constexpr int kBatch = 4;  // tokens whose loads are issued together
+    for (int t0 = first; t0 < end; t0 += kBatch) {
+      float raws[kBatch], masks[kBatch];
 #pragma unroll
-      for (int j = 0; j < kMaxHistory; ++j) acc += weights[j] * window[j];
+      for (int u = 0; u < kBatch; ++u) {
+        raws[u] = t0 + u < end ? raw_input(p, b, t0 + u, channel) : 0.0f;
+        masks[u] = t0 + u < end ? token_mask(p, b, t0 + u) : 0.0f;
+      }
 #pragma unroll
-      for (int j = 0; j + 1 < kMaxHistory; ++j) window[j] = window[j + 1];
-      window[kMaxHistory - 1] = raw;
-      p.xbc[(row0 + t) * p.conv_dim + channel] = token_mask(p, b, t) * silu(acc);
+      for (int u = 0; u < kBatch; ++u) {
+        if (t0 + u >= end) break;
+        float acc = bias + current_weight * raws[u];
+#pragma unroll
+        for (int j = 0; j < kMaxHistory; ++j) acc += weights[j] * window[j];
+#pragma unroll
+        for (int j = 0; j + 1 < kMaxHistory; ++j) window[j] = window[j + 1];
+        window[kMaxHistory - 1] = raws[u];
+        p.xbc[(row0 + t0 + u) * p.conv_dim + channel] = masks[u] * silu(acc);
+      }
     }
   } else if (channel < p.conv_dim + p.heads) {
     const int h = channel - p.conv_dim;
@@ -237,78 +251,130 @@ __device__ __forceinline__ float* y_partial_at(const Params<T>& p, int split, in
 }
 
 // ---- prefill 2: the scan, a chunk of tokens at a time staged in shared memory ----
-// Shared memory (floats): B[chunk][block_rows] | C[chunk][block_rows] | x[chunk][32] | dt[chunk] |
-// decay[chunk] | partial y[chunk][warps][32].
+// Two stages of shared memory, each B[chunk][block_rows] | C[chunk][block_rows] | x[chunk][32] | dt[chunk],
+// then partial y[chunk][warps][32]. While a chunk is scanned from one stage, cp.async (sm_80+) copies the
+// next chunk into the other, so the loads' latency hides behind the arithmetic: with one warp per scheduler
+// and each thread's ~32 staging loads issued one after the other, the first version spent 3/4 of its time
+// waiting for them.
+__host__ __device__ inline int stage_floats(int block_rows, int chunk) { return chunk * (2 * block_rows + kWarp + 1); }
+
+struct Stage {
+  float *b_rows, *c_rows, *xs, *dts;
+};
+
+__device__ __forceinline__ Stage stage_at(float* shared, int index, int block_rows, int chunk) {
+  Stage st;
+  st.b_rows = shared + index * stage_floats(block_rows, chunk);
+  st.c_rows = st.b_rows + chunk * block_rows;
+  st.xs = st.c_rows + chunk * block_rows;
+  st.dts = st.xs + chunk * kWarp;
+  return st;
+}
+
+// Starts the copies of one chunk into a stage. Rows past d_state and columns past head_dim are not copied:
+// they stay at the zeros written when the kernel started.
+template <typename T>
+__device__ void stage_chunk_async(const Params<T>& p, const Ownership& o, const Stage& st, int chunk_first) {
+  const int block_rows = p.warps * kRowsPerThread;
+  const int length = min(p.chunk, p.tokens - chunk_first);
+  const int valid_rows = o.rows_end - o.block_first_row;
+  const int b_channel = p.inner + o.g * p.state_size + o.block_first_row;
+  const int c_channel = p.inner + (p.groups + o.g) * p.state_size + o.block_first_row;
+  const float* first_row = p.xbc + (static_cast<long long>(o.b) * p.tokens + chunk_first) * p.conv_dim;
+  for (int i = o.tid; i < length * block_rows; i += o.threads) {
+    const int tl = i / block_rows, r = i % block_rows;
+    if (r >= valid_rows) continue;
+    const float* row = first_row + static_cast<long long>(tl) * p.conv_dim;
+    __pipeline_memcpy_async(st.b_rows + i, row + b_channel + r, sizeof(float));
+    __pipeline_memcpy_async(st.c_rows + i, row + c_channel + r, sizeof(float));
+  }
+  for (int i = o.tid; i < length * kWarp; i += o.threads) {
+    const int tl = i / kWarp, column = o.column_base + i % kWarp;
+    if (column < p.head_dim)
+      __pipeline_memcpy_async(st.xs + i, first_row + static_cast<long long>(tl) * p.conv_dim + o.h * p.head_dim + column,
+                              sizeof(float));
+  }
+  for (int i = o.tid; i < length; i += o.threads)
+    __pipeline_memcpy_async(st.dts + i, p.dt + (static_cast<long long>(o.b) * p.tokens + chunk_first + i) * p.heads + o.h,
+                            sizeof(float));
+}
+
+// Each warp's partial y of every token of the chunk -> partial[token][warp][lane].
+__device__ __forceinline__ void scan_chunk(float (&s)[kRowsPerThread], const Stage& st, float* partial, int length,
+                                           int warps, int warp, int lane, float a) {
+  const int block_rows = warps * kRowsPerThread, row_in_block = warp * kRowsPerThread;
+#pragma unroll 2
+  for (int tl = 0; tl < length; ++tl) {
+    const float dt = st.dts[tl];
+    const float dtx = dt * st.xs[tl * kWarp + lane];
+    partial[(tl * warps + warp) * kWarp + lane] = state_step(s, st.b_rows + tl * block_rows + row_in_block,
+                                                             st.c_rows + tl * block_rows + row_in_block, expf(dt * a), dtx);
+  }
+}
+
+// y of the chunk's tokens for this block's columns: the warps' partials, plus D*x in the first split.
+template <typename T>
+__device__ void write_chunk_y(const Params<T>& p, const Ownership& o, const Stage& st, const float* partial,
+                              int chunk_first, int length, float d) {
+  for (int i = o.tid; i < length * kWarp; i += o.threads) {
+    const int tl = i / kWarp, l = i % kWarp, column = o.column_base + l;
+    if (column >= p.head_dim) continue;
+    float sum = o.split == 0 ? d * st.xs[i] : 0.0f;
+    for (int w = 0; w < p.warps; ++w) sum += partial[(tl * p.warps + w) * kWarp + l];
+    y_partial_at(p, o.split, o.b, chunk_first + tl)[o.h * p.head_dim + column] = sum;
+  }
+}
+
 template <typename T>
 __global__ void scan_prefill_kernel(Params<T> p) {
   extern __shared__ float4 shared_words[];
   float* shared = reinterpret_cast<float*>(shared_words);
   const Ownership o = ownership(p);
   const int block_rows = p.warps * kRowsPerThread;
-  float* b_rows = shared;
-  float* c_rows = b_rows + p.chunk * block_rows;
-  float* xs = c_rows + p.chunk * block_rows;
-  float* dts = xs + p.chunk * kWarp;
-  float* decays = dts + p.chunk;
-  float* partial = decays + p.chunk;
+  float* partial = shared + 2 * stage_floats(block_rows, p.chunk);
+  for (int i = o.tid; i < 2 * stage_floats(block_rows, p.chunk); i += o.threads) shared[i] = 0.0f;
 
   float s[kRowsPerThread];
   load_state(p, o, s);
   const float a = -expf(p.a_log[o.h]);
   const float d = p.d[o.h];
-  const int b_channel = p.inner + o.g * p.state_size + o.block_first_row;
-  const int c_channel = p.inner + (p.groups + o.g) * p.state_size + o.block_first_row;
-  const int valid_rows = o.rows_end - o.block_first_row;
-
-  for (int chunk_first = 0; chunk_first < p.tokens; chunk_first += p.chunk) {
+  __syncthreads();  // the zeros are written before any copy lands
+  stage_chunk_async(p, o, stage_at(shared, 0, block_rows, p.chunk), 0);
+  __pipeline_commit();
+  for (int chunk = 0, chunk_first = 0; chunk_first < p.tokens; ++chunk, chunk_first += p.chunk) {
     const int length = min(p.chunk, p.tokens - chunk_first);
-    __syncthreads();  // the previous chunk's shared data is no longer read
-    for (int i = o.tid; i < length * block_rows; i += o.threads) {
-      const int tl = i / block_rows, r = i % block_rows;
-      const float* row = p.xbc + (static_cast<long long>(o.b) * p.tokens + chunk_first + tl) * p.conv_dim;
-      b_rows[i] = r < valid_rows ? row[b_channel + r] : 0.0f;
-      c_rows[i] = r < valid_rows ? row[c_channel + r] : 0.0f;
-    }
-    for (int i = o.tid; i < length * kWarp; i += o.threads) {
-      const int tl = i / kWarp, column = o.column_base + i % kWarp;
-      const float* row = p.xbc + (static_cast<long long>(o.b) * p.tokens + chunk_first + tl) * p.conv_dim;
-      xs[i] = column < p.head_dim ? row[o.h * p.head_dim + column] : 0.0f;
-    }
-    for (int i = o.tid; i < length; i += o.threads) {
-      const float dt = p.dt[(static_cast<long long>(o.b) * p.tokens + chunk_first + i) * p.heads + o.h];
-      dts[i] = dt;
-      decays[i] = expf(dt * a);
-    }
+    const Stage current = stage_at(shared, chunk & 1, block_rows, p.chunk);
+    if (chunk_first + p.chunk < p.tokens)
+      stage_chunk_async(p, o, stage_at(shared, (chunk + 1) & 1, block_rows, p.chunk), chunk_first + p.chunk);
+    __pipeline_commit();
+    __pipeline_wait_prior(1);  // this thread's copies of the current chunk have landed ...
+    __syncthreads();           // ... and everyone's
+    scan_chunk(s, current, partial, length, p.warps, o.warp, o.lane, a);
     __syncthreads();
-    const int row_in_block = o.warp * kRowsPerThread;
-    for (int tl = 0; tl < length; ++tl) {
-      const float dtx = dts[tl] * xs[tl * kWarp + o.lane];
-      partial[(tl * p.warps + o.warp) * kWarp + o.lane] =
-          state_step(s, b_rows + tl * block_rows + row_in_block, c_rows + tl * block_rows + row_in_block, decays[tl], dtx);
-    }
-    __syncthreads();
-    for (int i = o.tid; i < length * kWarp; i += o.threads) {
-      const int tl = i / kWarp, l = i % kWarp, column = o.column_base + l;
-      if (column >= p.head_dim) continue;
-      float sum = o.split == 0 ? d * xs[i] : 0.0f;
-      for (int w = 0; w < p.warps; ++w) sum += partial[(tl * p.warps + w) * kWarp + l];
-      y_partial_at(p, o.split, o.b, chunk_first + tl)[o.h * p.head_dim + column] = sum;
-    }
+    write_chunk_y(p, o, current, partial, chunk_first, length, d);
+    __syncthreads();  // the next iteration copies into this stage
   }
   store_state(p, o, s);
 }
 
 // ---- decode: conv, dt and the state step of one token in one kernel ----
 // Each block computes the conv of the channels it reads (its 32 x columns, its rows of B and C; the B/C of a
-// group are recomputed by each of its blocks, a few hundred multiply-adds) while its state loads are in flight.
+// group are recomputed by each of its blocks, a few hundred multiply-adds) while its state loads are in
+// flight. The loops have compile-time trip counts so that all their loads are issued before the first use:
+// decode is a chain of memory round trips, and every serialised one costs about a microsecond.
 template <typename T>
-__device__ __forceinline__ float conv_one_token(const Params<T>& p, int b, int channel) {
+__device__ __forceinline__ float conv_one_token(const Params<T>& p, int b, int channel, float mask) {
   const int history = p.conv_kernel - 1;
   const float* w = p.conv_weight + static_cast<long long>(channel) * p.conv_kernel;
   float acc = (p.conv_bias ? p.conv_bias[channel] : 0.0f) + w[history] * raw_input(p, b, 0, channel);
-  for (int k = 0; k < history; ++k) acc += w[k] * past_conv_at(p, b, channel, k);
-  return token_mask(p, b, 0) * silu(acc);
+#pragma unroll
+  for (int k = 0; k < kMaxHistory; ++k)
+    if (k < history) acc += w[k] * past_conv_at(p, b, channel, k);
+  return mask * silu(acc);
 }
+
+// A block has 32 * warps = 2 * block_rows threads and needs 32 + 2 * block_rows channels: at most two each.
+constexpr int kDecodeChannelsPerThread = 2;
 
 template <typename T>
 __global__ void decode_kernel(Params<T> p) {
@@ -316,33 +382,33 @@ __global__ void decode_kernel(Params<T> p) {
   float* shared = reinterpret_cast<float*>(shared_words);
   const Ownership o = ownership(p);
   const int block_rows = p.warps * kRowsPerThread;
-  float* b_rows = shared;                 // [block_rows]
-  float* c_rows = b_rows + block_rows;    // [block_rows]
-  float* xs = c_rows + block_rows;        // [32]
-  float* partial = xs + kWarp;            // [warps][32]
+  float* b_rows = shared;                   // [block_rows]
+  float* c_rows = b_rows + block_rows;      // [block_rows]
+  float* xs = c_rows + block_rows;          // [32]
+  float* partial = xs + kWarp;              // [warps][32]
   float* step = partial + p.warps * kWarp;  // dt, decay
 
   float s[kRowsPerThread];
   load_state(p, o, s);
-  const int valid_rows = o.rows_end - o.block_first_row;
-  for (int i = o.tid; i < kWarp + 2 * block_rows; i += o.threads) {
-    float value = 0.0f;
-    if (i < kWarp) {
-      const int column = o.column_base + i;
-      if (column < p.head_dim) value = conv_one_token(p, o.b, o.h * p.head_dim + column);
-      xs[i] = value;
-    } else {
-      const bool is_c = i >= kWarp + block_rows;
-      const int r = i - kWarp - (is_c ? block_rows : 0);
-      const int channel = p.inner + ((is_c ? p.groups : 0) + o.g) * p.state_size + o.block_first_row + r;
-      if (r < valid_rows) value = conv_one_token(p, o.b, channel);
-      (is_c ? c_rows : b_rows)[r] = value;
-    }
-  }
   if (o.tid == 0) {
     const float dt = time_step(p, o.b, 0, o.h);
     step[0] = dt;
     step[1] = expf(dt * -expf(p.a_log[o.h]));
+  }
+  const float mask = token_mask(p, o.b, 0);
+  const int valid_rows = o.rows_end - o.block_first_row;
+#pragma unroll
+  for (int k = 0; k < kDecodeChannelsPerThread; ++k) {
+    const int i = o.tid + k * o.threads;
+    if (i < kWarp) {
+      const int column = o.column_base + i;
+      xs[i] = column < p.head_dim ? conv_one_token(p, o.b, o.h * p.head_dim + column, mask) : 0.0f;
+    } else if (i < kWarp + 2 * block_rows) {
+      const bool is_c = i >= kWarp + block_rows;
+      const int r = i - kWarp - (is_c ? block_rows : 0);
+      const int channel = p.inner + ((is_c ? p.groups : 0) + o.g) * p.state_size + o.block_first_row + r;
+      (is_c ? c_rows : b_rows)[r] = r < valid_rows ? conv_one_token(p, o.b, channel, mask) : 0.0f;
+    }
   }
   __syncthreads();
   const int row_in_block = o.warp * kRowsPerThread;
@@ -373,6 +439,7 @@ __device__ float block_sum(float value, float* scratch) {
 template <typename T>
 __device__ __forceinline__ float y_sum(const Params<T>& p, long long row, int i) {
   float sum = 0.0f;
+#pragma unroll 8
   for (int split = 0; split < p.splits; ++split)
     sum += p.y_partial[(split * static_cast<long long>(p.batch) * p.tokens + row) * p.inner + i];
   return sum;
@@ -460,8 +527,8 @@ struct LaunchPlan {
 };
 
 std::size_t prefill_shared_bytes(int warps, int chunk) {
-  const std::size_t block_rows = static_cast<std::size_t>(warps) * kRowsPerThread;
-  return (2 * chunk * block_rows + chunk * kWarp + 2 * chunk + static_cast<std::size_t>(chunk) * warps * kWarp) *
+  const int block_rows = warps * kRowsPerThread;
+  return (2 * static_cast<std::size_t>(stage_floats(block_rows, chunk)) + static_cast<std::size_t>(chunk) * warps * kWarp) *
          sizeof(float);
 }
 
@@ -570,6 +637,9 @@ void launch_prefill(const Params<D>& p, const LaunchPlan& plan, cudaStream_t str
   conv_prefill_kernel<D><<<conv_grid, kConvThreads, 0, stream>>>(p);
   const dim3 scan_grid(static_cast<unsigned>(ceil_div(p.head_dim, kWarp) * p.splits), static_cast<unsigned>(p.heads),
                        static_cast<unsigned>(p.batch));
+  if (plan.shared_bytes > kSharedWithoutOptIn)  // an attribute of the function, no stream work: fine in a graph
+    cudaFuncSetAttribute(scan_prefill_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         static_cast<int>(plan.shared_bytes));
   scan_prefill_kernel<D><<<scan_grid, dim3(kWarp, p.warps), plan.shared_bytes, stream>>>(p);
 }
 
