@@ -61,6 +61,11 @@ root.SetAction(parse =>
     Console.WriteLine($"written: {Path.Combine(outputFolder, "results.md")}, {Path.Combine(outputFolder, "results.png")}");
     return 0;
 });
+var mixerThreads = new Option<int>("--threads") { Description = "Intra-op threads", DefaultValueFactory = _ => 2 };
+var mixerTokens = new Option<int>("--tokens") { Description = "Prefill length", DefaultValueFactory = _ => 2048 };
+var mixer = new Command("mixer", "The Mamba-2 mixer core alone: the ort lowering's operator chain against the fused Mamba2Mixer, on identical inputs") { mixerThreads, mixerTokens };
+mixer.SetAction(parse => MixerBenchmark.Run(Positive(parse.GetValue(mixerThreads), "--threads"), Positive(parse.GetValue(mixerTokens), "--tokens"), Console.Out));
+root.Subcommands.Add(mixer);
 return root.Parse(args).Invoke();
 
 static int Positive(int value, string option) => value > 0 ? value : throw new ArgumentException($"{option} must be positive, got {value}");
