@@ -63,6 +63,7 @@ public sealed class FalconModel : IDisposable
             IntraOpNumThreads = options.IntraOpThreads,
             LogId = "falcon-onnx",
         };
+        foreach (var (key, value) in options.SessionConfig) sessionOptions.AddSessionConfigEntry(key, value);
         if (CustomOpsLibrary(folder, manifest, options) is { } library) sessionOptions.RegisterCustomOpLibrary(library);
         if (options.ExecutionProvider == ExecutionProvider.Cuda) AppendCuda(sessionOptions, options.DeviceId);
         try

@@ -21,6 +21,12 @@ public sealed record FalconModelOptions
 
     public GraphOptimizationLevel GraphOptimization { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
 
+    /// <summary>
+    /// ONNX Runtime session configuration entries, e.g. <c>session.disable_prepacking = 1</c>: quantized weights are
+    /// then read from the memory-mapped file as stored instead of being copied into a packed layout at load.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> SessionConfig { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Path of the custom-operator library; null takes the manifest's file from the model folder.</summary>
     public string? CustomOpsLibrary { get; init; }
 }
