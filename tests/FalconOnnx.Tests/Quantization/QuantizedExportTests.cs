@@ -94,6 +94,35 @@ public sealed class QuantizedExportTests
     }
 
     [Test]
+    public void TiedEmbeddings_QuantizedEmbeddingAndLmHead_MatchTheReference([Values(Precision.Int8, Precision.Int4)] Precision precision)
+    {
+        // Tied: one checkpoint table serves the quantized gather (GatherBlockQuantized, embedding multiplier folded)
+        // and the quantized lm_head (MatMulNBits, lm_head multiplier folded), each with its own scale.
+        var variant = VariantCheckpoints.Named("tied-embeddings");
+        string checkpoint = TestPaths.NewTemp("tied");
+        VariantCheckpoints.Write(variant, checkpoint);
+        string folder = Export(checkpoint, "tied-" + precision, precision);
+        try
+        {
+            using var model = FalconModel.Load(folder, new FalconModelOptions { IntraOpThreads = 1 });
+            Assert.That(model.Manifest.Options.Quantization!.Weights["model.embed_tokens.weight"], Is.EqualTo("int8"));
+            var reference = ReferenceFalconH1.Load(checkpoint);
+            var ids = RandomSequences(variant.Vocab, 1, 24)[0].Select(id => (long)id).ToArray();
+            var expected = reference.Forward(reference.NewState(1), ids, Enumerable.Repeat(1L, ids.Length).ToArray(), Enumerable.Range(0, ids.Length).Select(i => (long)i).ToArray());
+            using var state = model.CreateState(1, 32);
+            var logits = state.ForwardEveryPosition(ids, Enumerable.Repeat(1L, ids.Length).ToArray(), ids.Length).ToArray();
+            double worst = Compare.MaxAbs(logits, expected), range = expected.Max() - expected.Min();
+            TestContext.Out.WriteLine($"tied {precision.Name()}: max abs difference {worst:E2} over a logit range of {range:0.00}");
+            Assert.That(worst, Is.LessThan(0.05 * range), "quantization error stays a small fraction of the logits' range");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+            Directory.Delete(checkpoint, recursive: true);
+        }
+    }
+
+    [Test]
     public void UnknownPrecision_IsRejectedAndNothingWritten()
     {
         string output = TestPaths.NewTemp("bad-precision");
