@@ -77,7 +77,7 @@ const char* norm_name(const CaseOptions& o, const Mamba2Shape& s) {
   return !o.norm ? "no-norm" : s.norm_before_gate ? "norm-then-gate" : "gate-then-norm";
 }
 
-// The matrix the brief asks for: token counts around the block and vector boundaries, both group counts,
+// The test matrix: token counts around the block and vector boundaries, both group counts,
 // the three gate/norm orders, with bias, in-place states, padding and non-zero pasts rotating through.
 std::vector<CpuCase> matrix_cases() {
   std::vector<CpuCase> cases;
