@@ -66,27 +66,14 @@ public sealed class GoldenTinyATests(SsmLowering ssm)
     [Test]
     public void GreedyGenerationWithCache_MatchesEveryStepAndToken()
     {
-        var prompt = Npy.Load<long>(TestPaths.Expected("gen_prompt_ids"));
-        var expectedIds = Npy.Load<long>(TestPaths.Expected("gen_new_token_ids"));
-        var expectedLogits = Npy.Load<float>(TestPaths.Expected("gen_step_logits"));
         using var model = new OnnxStepper(_folder);
         int vocab = model.Dims.VocabSize;
         var state = model.NewState(1);
-        var logits = model.RunSequence(state, prompt.Data);
-        var step = logits.AsSpan(logits.Length - vocab).ToArray();
-        var generated = new List<long>();
-        double worst = 0;
-        for (int k = 0; k < expectedIds.Data.Length; k++)
-        {
-            worst = Math.Max(worst, Compare.MaxAbs(step, expectedLogits.Row(0, k)));
-            long next = Compare.ArgMax(step);
-            generated.Add(next);
-            step = model.RunSequence(state, [next]);
-        }
+        var (generated, worst) = GoldenGeneration.Replay(ids => model.RunSequence(state, ids), vocab);
         TestContext.Out.WriteLine($"generation: max abs step-logit difference {worst:E2}");
         Assert.Multiple(() =>
         {
-            Assert.That(generated, Is.EqualTo(expectedIds.Data));
+            Assert.That(generated, Is.EqualTo(GoldenGeneration.ExpectedIds));
             Assert.That(worst, Is.LessThanOrEqualTo(Tolerance));
         });
     }

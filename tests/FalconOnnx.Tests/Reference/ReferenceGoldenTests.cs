@@ -50,26 +50,13 @@ public sealed class ReferenceGoldenTests
     [Test]
     public void Reference_GreedyGenerationWithCache_MatchesEveryStepAndToken()
     {
-        var prompt = Npy.Load<long>(TestPaths.Expected("gen_prompt_ids"));
-        var expectedIds = Npy.Load<long>(TestPaths.Expected("gen_new_token_ids"));
-        var expectedLogits = Npy.Load<float>(TestPaths.Expected("gen_step_logits"));
         int vocab = _model.Config.VocabSize;
         var state = _model.NewState(1);
-        var logits = _model.ForwardSequence(state, prompt.Data);
-        var step = logits.AsSpan(logits.Length - vocab).ToArray();
-        var generated = new List<long>();
-        double worst = 0;
-        for (int k = 0; k < expectedIds.Data.Length; k++)
-        {
-            worst = Math.Max(worst, Compare.MaxAbs(step, expectedLogits.Row(0, k)));
-            long next = Compare.ArgMax(step);
-            generated.Add(next);
-            step = _model.ForwardSequence(state, [next]);
-        }
+        var (generated, worst) = GoldenGeneration.Replay(ids => _model.ForwardSequence(state, ids), vocab);
         TestContext.Out.WriteLine($"reference generation: max abs step-logit difference {worst:E2}");
         Assert.Multiple(() =>
         {
-            Assert.That(generated, Is.EqualTo(expectedIds.Data));
+            Assert.That(generated, Is.EqualTo(GoldenGeneration.ExpectedIds));
             Assert.That(worst, Is.LessThanOrEqualTo(Tolerance));
         });
     }

@@ -7,22 +7,12 @@ namespace FalconOnnx.Tests.Synthesis;
 
 public sealed class CheckpointSynthesizerTests
 {
-    private readonly List<string> _folders = [];
+    private readonly TempFolders _temp = new();
 
     [TearDown]
-    public void Remove()
-    {
-        foreach (string folder in _folders)
-            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
-        _folders.Clear();
-    }
+    public void Remove() => _temp.RemoveAll();
 
-    private string Temp(string name)
-    {
-        string path = TestPaths.NewTemp(name);
-        _folders.Add(path);
-        return path;
-    }
+    private string Temp(string name) => _temp.New(name);
 
     private string Synthesize(ulong seed, CheckpointDType dtype = CheckpointDType.BF16, SynthPreset? preset = null)
     {

@@ -9,22 +9,12 @@ namespace FalconOnnx.Tests.Synthesis;
 /// <summary>Checkpoints past the shard limit are written as Hugging Face shards, and read back as one checkpoint.</summary>
 public sealed class ShardedSynthesisTests
 {
-    private readonly List<string> _folders = [];
+    private readonly TempFolders _temp = new();
 
     [TearDown]
-    public void Remove()
-    {
-        foreach (string folder in _folders)
-            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
-        _folders.Clear();
-    }
+    public void Remove() => _temp.RemoveAll();
 
-    private string Temp(string name)
-    {
-        string path = TestPaths.NewTemp(name);
-        _folders.Add(path);
-        return path;
-    }
+    private string Temp(string name) => _temp.New(name);
 
     private static TensorToWrite Tensor(string name, long bytes) => new(name, CheckpointDType.BF16, [bytes / 2], (_, _) => { });
 
