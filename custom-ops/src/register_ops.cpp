@@ -219,20 +219,7 @@ class CudaKernel {
       const CallInputs in = read_inputs(context);
       const Mamba2Shape s = call_shape(attributes_, in);
       const Mamba2Tensors<OrtType> bound = bind_tensors<OrtType>(context, in, s);
-      Mamba2Tensors<Storage> t;
-      t.projected = reinterpret_cast<const Storage*>(bound.projected);
-      t.conv_weight = bound.conv_weight;
-      t.conv_bias = bound.conv_bias;
-      t.dt_bias = bound.dt_bias;
-      t.a_log = bound.a_log;
-      t.d = bound.d;
-      t.norm_weight = bound.norm_weight;
-      t.attention_mask = bound.attention_mask;
-      t.past_conv = bound.past_conv;
-      t.past_recurrent = bound.past_recurrent;
-      t.y = reinterpret_cast<Storage*>(bound.y);
-      t.present_conv = bound.present_conv;
-      t.present_recurrent = bound.present_recurrent;
+      const Mamba2Tensors<Storage> t = with_activation_type<Storage>(bound);
       // Scratch from the CUDA provider's allocator; freeing it right after the launches is safe because
       // ORT hands it out again only to work on the same stream, which runs after these kernels.
       const std::size_t bytes = mamba2_cuda_workspace_bytes(s);

@@ -121,30 +121,11 @@ std::vector<float> download_activations(Dtype d, const DeviceBuffer& buffer) {
   return values;
 }
 
-template <typename S>
-Mamba2Tensors<S> retype(const Mamba2Tensors<float>& t) {
-  Mamba2Tensors<S> r;
-  r.projected = reinterpret_cast<const S*>(t.projected);
-  r.conv_weight = t.conv_weight;
-  r.conv_bias = t.conv_bias;
-  r.dt_bias = t.dt_bias;
-  r.a_log = t.a_log;
-  r.d = t.d;
-  r.norm_weight = t.norm_weight;
-  r.attention_mask = t.attention_mask;
-  r.past_conv = t.past_conv;
-  r.past_recurrent = t.past_recurrent;
-  r.y = reinterpret_cast<S*>(t.y);
-  r.present_conv = t.present_conv;
-  r.present_recurrent = t.present_recurrent;
-  return r;
-}
-
 // `t` carries float-typed pointers; projected and y really hold the activation type d.
 const char* run_mixer(Dtype d, const Mamba2Shape& s, const Mamba2Tensors<float>& t, void* workspace,
                       std::size_t bytes, cudaStream_t stream) {
-  if (d == Dtype::F16) return mamba2_mixer_cuda(s, retype<Float16Bits>(t), workspace, bytes, stream);
-  if (d == Dtype::BF16) return mamba2_mixer_cuda(s, retype<BFloat16Bits>(t), workspace, bytes, stream);
+  if (d == Dtype::F16) return mamba2_mixer_cuda(s, with_activation_type<Float16Bits>(t), workspace, bytes, stream);
+  if (d == Dtype::BF16) return mamba2_mixer_cuda(s, with_activation_type<BFloat16Bits>(t), workspace, bytes, stream);
   return mamba2_mixer_cuda(s, t, workspace, bytes, stream);
 }
 

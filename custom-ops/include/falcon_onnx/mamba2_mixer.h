@@ -101,4 +101,26 @@ void mamba2_mixer_cpu(const Mamba2Shape& shape, const Mamba2Tensors<float>& t, c
 // nullptr when the shape is usable, else a sentence saying what is wrong (shared by every entry point).
 const char* mamba2_shape_error(const Mamba2Shape& shape);
 
+// The same pointers with the activation buffers (projected, y) read as another element type, e.g. ORT's
+// Float16_t as the kernels' 16-bit storage type; the caller guarantees the buffers hold values of that type.
+// Parameters and states are float32 whatever the activations.
+template <typename To, typename From>
+Mamba2Tensors<To> with_activation_type(const Mamba2Tensors<From>& t) {
+  Mamba2Tensors<To> r;
+  r.projected = reinterpret_cast<const To*>(t.projected);
+  r.conv_weight = t.conv_weight;
+  r.conv_bias = t.conv_bias;
+  r.dt_bias = t.dt_bias;
+  r.a_log = t.a_log;
+  r.d = t.d;
+  r.norm_weight = t.norm_weight;
+  r.attention_mask = t.attention_mask;
+  r.past_conv = t.past_conv;
+  r.past_recurrent = t.past_recurrent;
+  r.y = reinterpret_cast<To*>(t.y);
+  r.present_conv = t.present_conv;
+  r.present_recurrent = t.present_recurrent;
+  return r;
+}
+
 }  // namespace falcon_onnx
