@@ -63,6 +63,9 @@ else
   record "harness: CPU kernel vs reference + CUDA checks" FAIL
 fi
 
+section "prefill tuning sweep (informational)"
+timeout 120 "$build/mamba2_harness" --cuda-tune 2>&1 | tee "$logs/tune.log" || echo "(the sweep did not finish)"
+
 section "PyTorch reference and baseline"
 if (cd "$here/tests" && timeout 200 python3 torch_reference.py --lib "$build/libmamba2_cuda_capi.so") 2>&1 |
     tee "$logs/torch.log"; then

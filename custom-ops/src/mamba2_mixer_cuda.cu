@@ -29,10 +29,14 @@ constexpr int kMaxHistory = static_cast<int>(kMaxConvKernel) - 1;
 constexpr int kConvThreads = 128;
 constexpr int kConvTokensPerBlock = 32;
 constexpr int kGateThreads = 256;
+// A decode step has one row per batch row to gate and normalise, each as wide as the inner dimension: one
+// wide block per row, each thread keeping its few values in registers between the sum of squares and the
+// output.
+constexpr int kDecodeGateThreads = 1024;
+constexpr int kGateCachedValues = 8;
 constexpr int kMaxBlockRows = 16 * kRowsPerThread;  // 16 warps, 512 threads
-// Dynamic shared memory of the scan: above 48 kB a kernel must opt in (cudaFuncSetAttribute); 96 kB fits
-// every GPU from sm_80 on (sm_86/89 allow 99 kB, A100 163 kB, H100 227 kB).
-constexpr std::size_t kSharedBudget = 96 * 1024;
+// Dynamic shared memory above 48 kB must be opted into per kernel (cudaFuncSetAttribute); sm_86/89 allow
+// 99 kB a block, A100 163 kB, H100 227 kB.
 constexpr std::size_t kSharedWithoutOptIn = 48 * 1024;
 
 // ---- element types ----
@@ -94,8 +98,10 @@ struct Params {
   float* xbc;        // [B][T][conv_dim], post-conv x|B|C (prefill)
   float* dt;         // [B][T][H], masked and clamped dt (prefill)
   float* y_partial;  // [splits][B][T][Ds]
+  float* segment_states;   // [B][H][segments][N][P]: a segment's own end state, then the state it starts from
+  float* segment_dt_sums;  // [B][H][segments]: sum of dt over the segment
   // work split
-  int splits, rows_per_split, warps, chunk;
+  int splits, rows_per_split, warps, chunk, segments, segment_length;
 };
 
 __device__ __forceinline__ float silu(float x) { return x / (1.0f + expf(-x)); }
@@ -173,30 +179,33 @@ __global__ void conv_prefill_kernel(Params<T> p) {
 }
 
 // ---- the recurrence of one token on the registers of one thread ----
-// S[r] = decay * S[r] + B[r] * dt * x;  returns sum_r C[r] * S[r]. B and C are the thread's rows in shared
-// memory, the same for the whole warp (broadcast reads), 16-byte aligned.
+// S[r] = decay * S[r] + B[r] * dt * x;  returns sum_r C[r] * S[r] (0 without output, and C is not read). B and
+// C are the thread's rows in shared memory, the same for the whole warp (broadcast reads), 16-byte aligned.
+template <bool kWithOutput>
 __device__ __forceinline__ float state_step(float (&s)[kRowsPerThread], const float* b, const float* c, float decay,
                                             float dtx) {
   float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
   for (int i = 0; i < kRowsPerThread; i += 4) {
     const float4 b4 = *reinterpret_cast<const float4*>(b + i);
-    const float4 c4 = *reinterpret_cast<const float4*>(c + i);
     s[i + 0] = fmaf(b4.x, dtx, decay * s[i + 0]);
     s[i + 1] = fmaf(b4.y, dtx, decay * s[i + 1]);
     s[i + 2] = fmaf(b4.z, dtx, decay * s[i + 2]);
     s[i + 3] = fmaf(b4.w, dtx, decay * s[i + 3]);
-    acc[0] = fmaf(c4.x, s[i + 0], acc[0]);
-    acc[1] = fmaf(c4.y, s[i + 1], acc[1]);
-    acc[2] = fmaf(c4.z, s[i + 2], acc[2]);
-    acc[3] = fmaf(c4.w, s[i + 3], acc[3]);
+    if constexpr (kWithOutput) {
+      const float4 c4 = *reinterpret_cast<const float4*>(c + i);
+      acc[0] = fmaf(c4.x, s[i + 0], acc[0]);
+      acc[1] = fmaf(c4.y, s[i + 1], acc[1]);
+      acc[2] = fmaf(c4.z, s[i + 2], acc[2]);
+      acc[3] = fmaf(c4.w, s[i + 3], acc[3]);
+    }
   }
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
 // Which columns, rows and head a thread of the scan or decode grid owns.
 struct Ownership {
-  int lane, warp, threads, tid, split, column_base, column, h, b, g, first_row, rows_end, block_first_row;
+  int lane, warp, threads, tid, split, column_base, column, h, b, segment, g, first_row, rows_end, block_first_row;
   bool column_ok;
 };
 
@@ -212,7 +221,8 @@ __device__ __forceinline__ Ownership ownership(const Params<T>& p) {
   o.column = o.column_base + o.lane;
   o.column_ok = o.column < p.head_dim;
   o.h = blockIdx.y;
-  o.b = blockIdx.z;
+  o.b = blockIdx.z / p.segments;
+  o.segment = blockIdx.z % p.segments;
   o.g = o.h / p.heads_per_group;
   o.block_first_row = o.split * p.rows_per_split;
   o.first_row = o.block_first_row + o.warp * kRowsPerThread;
@@ -225,9 +235,16 @@ __device__ __forceinline__ long long state_offset(const Params<T>& p, const Owne
   return (static_cast<long long>(o.b) * p.heads + o.h) * p.state_size * p.head_dim;
 }
 
+// A segment's slot in segment_states: [B][H][segments][N][P].
 template <typename T>
-__device__ __forceinline__ void load_state(const Params<T>& p, const Ownership& o, float (&s)[kRowsPerThread]) {
-  const float* past = p.past_recurrent + state_offset(p, o);
+__device__ __forceinline__ long long segment_slot(const Params<T>& p, int b, int h, int segment) {
+  return ((static_cast<long long>(b) * p.heads + h) * p.segments + segment) * p.state_size * p.head_dim;
+}
+
+// The thread's rows and column of one head's [N][P] state starting at `past`.
+template <typename T>
+__device__ __forceinline__ void load_state(const Params<T>& p, const Ownership& o, const float* past,
+                                           float (&s)[kRowsPerThread]) {
 #pragma unroll
   for (int i = 0; i < kRowsPerThread; ++i) {
     const int n = o.first_row + i;
@@ -236,8 +253,8 @@ __device__ __forceinline__ void load_state(const Params<T>& p, const Ownership& 
 }
 
 template <typename T>
-__device__ __forceinline__ void store_state(const Params<T>& p, const Ownership& o, const float (&s)[kRowsPerThread]) {
-  float* present = p.present_recurrent + state_offset(p, o);
+__device__ __forceinline__ void store_state(const Params<T>& p, const Ownership& o, float* present,
+                                            const float (&s)[kRowsPerThread]) {
 #pragma unroll
   for (int i = 0; i < kRowsPerThread; ++i) {
     const int n = o.first_row + i;
@@ -271,12 +288,12 @@ __device__ __forceinline__ Stage stage_at(float* shared, int index, int block_ro
   return st;
 }
 
-// Starts the copies of one chunk into a stage. Rows past d_state and columns past head_dim are not copied:
-// they stay at the zeros written when the kernel started.
-template <typename T>
-__device__ void stage_chunk_async(const Params<T>& p, const Ownership& o, const Stage& st, int chunk_first) {
+// Starts the copies of `length` tokens into a stage (C only when the pass has an output). Rows past d_state
+// and columns past head_dim are not copied: they stay at the zeros written when the kernel started.
+template <bool kWithOutput, typename T>
+__device__ void stage_chunk_async(const Params<T>& p, const Ownership& o, const Stage& st, int chunk_first,
+                                  int length) {
   const int block_rows = p.warps * kRowsPerThread;
-  const int length = min(p.chunk, p.tokens - chunk_first);
   const int valid_rows = o.rows_end - o.block_first_row;
   const int b_channel = p.inner + o.g * p.state_size + o.block_first_row;
   const int c_channel = p.inner + (p.groups + o.g) * p.state_size + o.block_first_row;
@@ -286,7 +303,7 @@ __device__ void stage_chunk_async(const Params<T>& p, const Ownership& o, const 
     if (r >= valid_rows) continue;
     const float* row = first_row + static_cast<long long>(tl) * p.conv_dim;
     __pipeline_memcpy_async(st.b_rows + i, row + b_channel + r, sizeof(float));
-    __pipeline_memcpy_async(st.c_rows + i, row + c_channel + r, sizeof(float));
+    if constexpr (kWithOutput) __pipeline_memcpy_async(st.c_rows + i, row + c_channel + r, sizeof(float));
   }
   for (int i = o.tid; i < length * kWarp; i += o.threads) {
     const int tl = i / kWarp, column = o.column_base + i % kWarp;
@@ -299,17 +316,23 @@ __device__ void stage_chunk_async(const Params<T>& p, const Ownership& o, const 
                             sizeof(float));
 }
 
-// Each warp's partial y of every token of the chunk -> partial[token][warp][lane].
-__device__ __forceinline__ void scan_chunk(float (&s)[kRowsPerThread], const Stage& st, float* partial, int length,
-                                           int warps, int warp, int lane, float a) {
+// Each warp's partial y of every token of the chunk -> partial[token][warp][lane] (with output); returns the
+// chunk's sum of dt.
+template <bool kWithOutput>
+__device__ __forceinline__ float scan_chunk(float (&s)[kRowsPerThread], const Stage& st, float* partial, int length,
+                                            int warps, int warp, int lane, float a) {
   const int block_rows = warps * kRowsPerThread, row_in_block = warp * kRowsPerThread;
+  float dt_sum = 0.0f;
 #pragma unroll 2
   for (int tl = 0; tl < length; ++tl) {
     const float dt = st.dts[tl];
     const float dtx = dt * st.xs[tl * kWarp + lane];
-    partial[(tl * warps + warp) * kWarp + lane] = state_step(s, st.b_rows + tl * block_rows + row_in_block,
-                                                             st.c_rows + tl * block_rows + row_in_block, expf(dt * a), dtx);
+    dt_sum += dt;
+    const float y = state_step<kWithOutput>(s, st.b_rows + tl * block_rows + row_in_block,
+                                            st.c_rows + tl * block_rows + row_in_block, expf(dt * a), dtx);
+    if constexpr (kWithOutput) partial[(tl * warps + warp) * kWarp + lane] = y;
   }
+  return dt_sum;
 }
 
 // y of the chunk's tokens for this block's columns: the warps' partials, plus D*x in the first split.
@@ -325,36 +348,88 @@ __device__ void write_chunk_y(const Params<T>& p, const Ownership& o, const Stag
   }
 }
 
-template <typename T>
+// Long prefills are cut into segments scanned in parallel (a single chain of 2048 tokens per thread left the
+// GPU mostly idle, one warp per scheduler waiting on its own loads). Three launches:
+//   1. kSegmentEnd: each segment but the last, from a zero state, keeps only its end state and its sum of dt;
+//   2. carry_kernel: walks the segments in order, start[k+1] = exp(A * dt_sum[k]) * start[k] + end[k],
+//      start[0] = the past state, and leaves each segment's start state in its slot;
+//   3. kOutput: every segment from its start state, writing y; the last one writes the present state.
+// Without segments only kOutput runs, from the past state. The past state is read only before anything
+// writes the present state (by the carry kernel, or by the thread that owns the element), so present may
+// be past.
+enum class ScanPass { kSegmentEnd, kOutput };
+
+template <ScanPass kPass, typename T>
 __global__ void scan_prefill_kernel(Params<T> p) {
+  constexpr bool kWithOutput = kPass == ScanPass::kOutput;
   extern __shared__ float4 shared_words[];
   float* shared = reinterpret_cast<float*>(shared_words);
   const Ownership o = ownership(p);
+  if (!kWithOutput && o.segment == p.segments - 1) return;
+  const int first = o.segment * p.segment_length;
+  const int end = min(p.tokens, first + p.segment_length);
   const int block_rows = p.warps * kRowsPerThread;
   float* partial = shared + 2 * stage_floats(block_rows, p.chunk);
   for (int i = o.tid; i < 2 * stage_floats(block_rows, p.chunk); i += o.threads) shared[i] = 0.0f;
 
+  float* slot = p.segment_states ? p.segment_states + segment_slot(p, o.b, o.h, o.segment) : nullptr;
   float s[kRowsPerThread];
-  load_state(p, o, s);
+  if (!kWithOutput) {
+#pragma unroll
+    for (int i = 0; i < kRowsPerThread; ++i) s[i] = 0.0f;
+  } else {
+    load_state(p, o, p.segments > 1 ? slot : p.past_recurrent + state_offset(p, o), s);
+  }
   const float a = -expf(p.a_log[o.h]);
   const float d = p.d[o.h];
+  float dt_sum = 0.0f;
   __syncthreads();  // the zeros are written before any copy lands
-  stage_chunk_async(p, o, stage_at(shared, 0, block_rows, p.chunk), 0);
+  stage_chunk_async<kWithOutput>(p, o, stage_at(shared, 0, block_rows, p.chunk), first, min(p.chunk, end - first));
   __pipeline_commit();
-  for (int chunk = 0, chunk_first = 0; chunk_first < p.tokens; ++chunk, chunk_first += p.chunk) {
-    const int length = min(p.chunk, p.tokens - chunk_first);
+  for (int chunk = 0, chunk_first = first; chunk_first < end; ++chunk, chunk_first += p.chunk) {
+    const int length = min(p.chunk, end - chunk_first);
     const Stage current = stage_at(shared, chunk & 1, block_rows, p.chunk);
-    if (chunk_first + p.chunk < p.tokens)
-      stage_chunk_async(p, o, stage_at(shared, (chunk + 1) & 1, block_rows, p.chunk), chunk_first + p.chunk);
+    const int next_first = chunk_first + p.chunk;
+    if (next_first < end)
+      stage_chunk_async<kWithOutput>(p, o, stage_at(shared, (chunk + 1) & 1, block_rows, p.chunk), next_first,
+                                     min(p.chunk, end - next_first));
     __pipeline_commit();
     __pipeline_wait_prior(1);  // this thread's copies of the current chunk have landed ...
     __syncthreads();           // ... and everyone's
-    scan_chunk(s, current, partial, length, p.warps, o.warp, o.lane, a);
+    dt_sum += scan_chunk<kWithOutput>(s, current, partial, length, p.warps, o.warp, o.lane, a);
     __syncthreads();
-    write_chunk_y(p, o, current, partial, chunk_first, length, d);
-    __syncthreads();  // the next iteration copies into this stage
+    if (kWithOutput) {
+      write_chunk_y(p, o, current, partial, chunk_first, length, d);
+      __syncthreads();  // the next iteration copies into this stage
+    }
   }
-  store_state(p, o, s);
+  if (kWithOutput) {
+    if (o.segment == p.segments - 1) store_state(p, o, p.present_recurrent + state_offset(p, o), s);
+  } else {
+    store_state(p, o, slot, s);
+    if (o.split == 0 && o.column_base == 0 && o.tid == 0)
+      p.segment_dt_sums[(static_cast<long long>(o.b) * p.heads + o.h) * p.segments + o.segment] = dt_sum;
+  }
+}
+
+// One thread per state element of every (row, head): the segments' start states, in order.
+template <typename T>
+__global__ void carry_kernel(Params<T> p) {
+  const long long per_head = static_cast<long long>(p.state_size) * p.head_dim;
+  const long long index = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (index >= static_cast<long long>(p.batch) * p.heads * per_head) return;
+  const long long head_row = index / per_head, element = index % per_head;  // head_row = b * H + h
+  const int h = static_cast<int>(head_row % p.heads);
+  const float a = -expf(p.a_log[h]);
+  float* slots = p.segment_states + head_row * p.segments * per_head + element;
+  const float* dt_sums = p.segment_dt_sums + head_row * p.segments;
+  float start = p.past_recurrent[index];
+  for (int k = 0; k + 1 < p.segments; ++k) {
+    const float end_from_zero = slots[k * per_head];
+    slots[k * per_head] = start;
+    start = fmaf(expf(a * dt_sums[k]), start, end_from_zero);
+  }
+  slots[(p.segments - 1) * per_head] = start;
 }
 
 // ---- decode: conv, dt and the state step of one token in one kernel ----
@@ -389,7 +464,7 @@ __global__ void decode_kernel(Params<T> p) {
   float* step = partial + p.warps * kWarp;  // dt, decay
 
   float s[kRowsPerThread];
-  load_state(p, o, s);
+  load_state(p, o, p.past_recurrent + state_offset(p, o), s);
   if (o.tid == 0) {
     const float dt = time_step(p, o.b, 0, o.h);
     step[0] = dt;
@@ -413,8 +488,8 @@ __global__ void decode_kernel(Params<T> p) {
   __syncthreads();
   const int row_in_block = o.warp * kRowsPerThread;
   partial[o.warp * kWarp + o.lane] =
-      state_step(s, b_rows + row_in_block, c_rows + row_in_block, step[1], step[0] * xs[o.lane]);
-  store_state(p, o, s);
+      state_step<true>(s, b_rows + row_in_block, c_rows + row_in_block, step[1], step[0] * xs[o.lane]);
+  store_state(p, o, p.present_recurrent + state_offset(p, o), s);
   __syncthreads();
   if (o.warp == 0 && o.column_ok) {
     float sum = o.split == 0 ? p.d[o.h] * xs[o.lane] : 0.0f;
@@ -445,9 +520,16 @@ __device__ __forceinline__ float y_sum(const Params<T>& p, long long row, int i)
   return sum;
 }
 
+// The value the group's RMS is taken over: y before the gate (norm then gate) or after it.
+template <typename T>
+__device__ __forceinline__ float norm_input(const Params<T>& p, long long row, int i, const T* z) {
+  const float y = y_sum(p, row, i);
+  return p.norm_mode == kNormThenGate ? y : y * silu(to_float(z[i]));
+}
+
 template <typename T>
 __device__ void gate_row(const Params<T>& p, long long row) {
-  __shared__ float scratch[kGateThreads / kWarp];
+  __shared__ float scratch[kDecodeGateThreads / kWarp];
   const T* z = p.projected + row * p.width;
   T* out = p.y + row * p.inner;
   if (p.norm_mode == kNoNorm) {
@@ -455,20 +537,34 @@ __device__ void gate_row(const Params<T>& p, long long row) {
     return;
   }
   const int group_width = p.inner / p.groups;
+  const int stride = blockDim.x, cached_end = kGateCachedValues * stride;
   for (int g = 0; g < p.groups; ++g) {
-    const int first = g * group_width, end = first + group_width;
+    const int first = g * group_width;
+    // Element first + k of the group for k = threadIdx.x + j * stride: the first kGateCachedValues in
+    // registers, any beyond (groups wider than the block can cache) read again for the output.
+    float values[kGateCachedValues];
     float squares = 0.0f;
-    for (int i = first + threadIdx.x; i < end; i += blockDim.x) {
-      const float v = p.norm_mode == kNormThenGate ? y_sum(p, row, i) : y_sum(p, row, i) * silu(to_float(z[i]));
+#pragma unroll
+    for (int j = 0; j < kGateCachedValues; ++j) {
+      const int k = threadIdx.x + j * stride;
+      values[j] = k < group_width ? norm_input(p, row, first + k, z) : 0.0f;
+      squares += values[j] * values[j];
+    }
+    for (int k = threadIdx.x + cached_end; k < group_width; k += stride) {
+      const float v = norm_input(p, row, first + k, z);
       squares += v * v;
     }
     const float scale = 1.0f / sqrtf(block_sum(squares, scratch) / group_width + p.epsilon);
-    for (int i = first + threadIdx.x; i < end; i += blockDim.x) {
-      const float gate = silu(to_float(z[i]));
-      const float y = y_sum(p, row, i);
-      const float v = p.norm_mode == kNormThenGate ? y * scale * p.norm_weight[i] * gate : y * gate * scale * p.norm_weight[i];
-      out[i] = from_float<T>(v);
+    auto write = [&](int i, float v) {
+      const float normed = v * scale * p.norm_weight[i];
+      out[i] = from_float<T>(p.norm_mode == kNormThenGate ? normed * silu(to_float(z[i])) : normed);
+    };
+#pragma unroll
+    for (int j = 0; j < kGateCachedValues; ++j) {
+      const int k = threadIdx.x + j * stride;
+      if (k < group_width) write(first + k, values[j]);
     }
+    for (int k = threadIdx.x + cached_end; k < group_width; k += stride) write(first + k, norm_input(p, row, first + k, z));
   }
 }
 
@@ -492,7 +588,7 @@ __device__ void update_conv_state(const Params<T>& p, long long index) {
 }
 
 template <typename T>
-__global__ void gate_and_conv_state_kernel(Params<T> p) {
+__global__ void __launch_bounds__(kDecodeGateThreads) gate_and_conv_state_kernel(Params<T> p) {
   const long long rows = static_cast<long long>(p.batch) * p.tokens;
   if (blockIdx.x < rows) {
     gate_row(p, blockIdx.x);
@@ -502,17 +598,39 @@ __global__ void gate_and_conv_state_kernel(Params<T> p) {
 }
 
 // ---- host side ----
-int multiprocessor_count() {
+// The current device's attributes the plan depends on, asked once per device. The fallbacks are an A100's.
+struct DeviceLimits {
+  int multiprocessors = 108;
+  int shared_per_block = 163 * 1024;        // opt-in maximum of dynamic shared memory per block
+  int shared_per_multiprocessor = 164 * 1024;
+};
+
+DeviceLimits device_limits() {
   constexpr int kMaxDevices = 64;
-  static std::atomic<int> cache[kMaxDevices] = {};
+  static std::atomic<bool> known[kMaxDevices] = {};
+  static DeviceLimits cache[kMaxDevices];
   int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return 108;
-  int count = cache[device].load(std::memory_order_relaxed);
-  if (count == 0) {
-    if (cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || count <= 0) count = 108;
-    cache[device].store(count, std::memory_order_relaxed);
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return DeviceLimits{};
+  if (!known[device].load(std::memory_order_acquire)) {
+    DeviceLimits limits;
+    int value = 0;
+    if (cudaDeviceGetAttribute(&value, cudaDevAttrMultiProcessorCount, device) == cudaSuccess && value > 0)
+      limits.multiprocessors = value;
+    if (cudaDeviceGetAttribute(&value, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) == cudaSuccess && value > 0)
+      limits.shared_per_block = value;
+    if (cudaDeviceGetAttribute(&value, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device) == cudaSuccess && value > 0)
+      limits.shared_per_multiprocessor = value;
+    cache[device] = limits;  // every thread that gets here writes the same values
+    known[device].store(true, std::memory_order_release);
   }
-  return count;
+  return cache[device];
+}
+
+int multiprocessor_count() { return device_limits().multiprocessors; }
+
+Mamba2CudaTuning& tuning() {
+  static Mamba2CudaTuning value;
+  return value;
 }
 
 long long ceil_div(long long a, long long b) { return (a + b - 1) / b; }
@@ -520,11 +638,17 @@ std::size_t round_up(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
 
 struct LaunchPlan {
   bool decode = false;
-  int splits = 1, rows_per_split = 0, warps = 0, chunk = 0;
+  int splits = 1, rows_per_split = 0, warps = 0, chunk = 0, segments = 1, segment_length = 0;
   std::size_t shared_bytes = 0;
-  std::size_t xbc_bytes = 0, dt_bytes = 0, y_partial_bytes = 0;
-  std::size_t workspace_bytes() const { return xbc_bytes + dt_bytes + y_partial_bytes; }
+  std::size_t xbc_bytes = 0, dt_bytes = 0, y_partial_bytes = 0, segment_states_bytes = 0, segment_dt_bytes = 0;
+  std::size_t workspace_bytes() const {
+    return xbc_bytes + dt_bytes + y_partial_bytes + segment_states_bytes + segment_dt_bytes;
+  }
 };
+
+// Segments are at least this long: shorter ones would spend more on the extra pass and the carry than the
+// parallelism wins back.
+constexpr int kMinSegmentTokens = 64;
 
 std::size_t prefill_shared_bytes(int warps, int chunk) {
   const int block_rows = warps * kRowsPerThread;
@@ -548,9 +672,41 @@ LaunchPlan plan_launch(const Mamba2Shape& s) {
   if (plan.decode) {
     plan.shared_bytes = (2 * plan.rows_per_split + kWarp + plan.warps * kWarp + 2) * sizeof(float);
   } else {
+    // The scan of one token is a short dependent chain, so a multiprocessor needs several warps to stay busy.
+    // A grid with less than a warp per scheduler is cut into segments along the tokens, up to the target
+    // (each segment adds an end-state pass of about half a scan, which costs more than it wins on grids that
+    // already keep the schedulers busy: measured on an H200, see mamba2_harness --cuda-tune). Shared memory is
+    // shared out so that the grid's blocks can be resident together, and the chunk is the longest that fits.
+    const DeviceLimits limits = device_limits();
+    const Mamba2CudaTuning& knobs = tuning();
+    const long long blocks = column_blocks * plan.splits;
+    const long long grid_warps = blocks * plan.warps;
+    const bool cut = knobs.prefill_warps_per_multiprocessor > 0 &&
+                     grid_warps < static_cast<long long>(knobs.prefill_segment_below_warps) * limits.multiprocessors;
+    const long long wanted =
+        cut ? ceil_div(static_cast<long long>(knobs.prefill_warps_per_multiprocessor) * limits.multiprocessors, grid_warps)
+            : 1;
+    const long long most = std::min<long long>(std::max<long long>(1, s.tokens / kMinSegmentTokens), 65535 / s.batch);
+    const long long segments = std::max<long long>(1, std::min(wanted, most));
+    const long long resident = std::max<long long>(
+        1, std::min(ceil_div(std::max(knobs.prefill_warps_per_multiprocessor, 1), plan.warps),
+                    ceil_div(blocks * segments, limits.multiprocessors)));
+    const std::size_t budget =
+        knobs.prefill_shared_budget > 0
+            ? knobs.prefill_shared_budget
+            : std::max<std::size_t>(kSharedWithoutOptIn,
+                                    std::min<std::size_t>(limits.shared_per_block,
+                                                          limits.shared_per_multiprocessor / resident - 1024));
     plan.chunk = 64;
-    while (plan.chunk > 1 && prefill_shared_bytes(plan.warps, plan.chunk) > kSharedBudget) plan.chunk /= 2;
+    while (plan.chunk > 1 && prefill_shared_bytes(plan.warps, plan.chunk) > budget) plan.chunk /= 2;
     plan.shared_bytes = prefill_shared_bytes(plan.warps, plan.chunk);
+    plan.segment_length = static_cast<int>(ceil_div(ceil_div(s.tokens, segments), plan.chunk) * plan.chunk);
+    plan.segments = static_cast<int>(ceil_div(s.tokens, plan.segment_length));
+    if (plan.segments > 1) {
+      plan.segment_states_bytes =
+          round_up(static_cast<std::size_t>(s.batch * s.heads * plan.segments * s.state_size * s.head_dim) * sizeof(float));
+      plan.segment_dt_bytes = round_up(static_cast<std::size_t>(s.batch * s.heads * plan.segments) * sizeof(float));
+    }
     plan.xbc_bytes = round_up(static_cast<std::size_t>(s.batch * s.tokens * s.conv_dim()) * sizeof(float));
     plan.dt_bytes = round_up(static_cast<std::size_t>(s.batch * s.tokens * s.heads) * sizeof(float));
   }
@@ -598,6 +754,12 @@ Params<D> make_params(const Mamba2Shape& s, const Mamba2Tensors<T>& t, const Lau
   p.dt = plan.dt_bytes ? reinterpret_cast<float*>(next) : nullptr;
   next += plan.dt_bytes;
   p.y_partial = reinterpret_cast<float*>(next);
+  next += plan.y_partial_bytes;
+  p.segment_states = plan.segment_states_bytes ? reinterpret_cast<float*>(next) : nullptr;
+  next += plan.segment_states_bytes;
+  p.segment_dt_sums = plan.segment_dt_bytes ? reinterpret_cast<float*>(next) : nullptr;
+  p.segments = plan.segments;
+  p.segment_length = plan.segment_length;
   p.splits = plan.splits;
   p.rows_per_split = plan.rows_per_split;
   p.warps = plan.warps;
@@ -636,11 +798,20 @@ void launch_prefill(const Params<D>& p, const LaunchPlan& plan, cudaStream_t str
                        static_cast<unsigned>(ceil_div(p.tokens, kConvTokensPerBlock)), static_cast<unsigned>(p.batch));
   conv_prefill_kernel<D><<<conv_grid, kConvThreads, 0, stream>>>(p);
   const dim3 scan_grid(static_cast<unsigned>(ceil_div(p.head_dim, kWarp) * p.splits), static_cast<unsigned>(p.heads),
-                       static_cast<unsigned>(p.batch));
-  if (plan.shared_bytes > kSharedWithoutOptIn)  // an attribute of the function, no stream work: fine in a graph
-    cudaFuncSetAttribute(scan_prefill_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                       static_cast<unsigned>(p.batch * p.segments));
+  const dim3 scan_block(kWarp, p.warps);
+  if (plan.shared_bytes > kSharedWithoutOptIn) {  // an attribute of the function, no stream work: fine in a graph
+    cudaFuncSetAttribute(scan_prefill_kernel<ScanPass::kSegmentEnd, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                          static_cast<int>(plan.shared_bytes));
-  scan_prefill_kernel<D><<<scan_grid, dim3(kWarp, p.warps), plan.shared_bytes, stream>>>(p);
+    cudaFuncSetAttribute(scan_prefill_kernel<ScanPass::kOutput, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         static_cast<int>(plan.shared_bytes));
+  }
+  if (p.segments > 1) {
+    scan_prefill_kernel<ScanPass::kSegmentEnd, D><<<scan_grid, scan_block, plan.shared_bytes, stream>>>(p);
+    const long long elements = static_cast<long long>(p.batch) * p.heads * p.state_size * p.head_dim;
+    carry_kernel<D><<<static_cast<unsigned>(ceil_div(elements, kGateThreads)), kGateThreads, 0, stream>>>(p);
+  }
+  scan_prefill_kernel<ScanPass::kOutput, D><<<scan_grid, scan_block, plan.shared_bytes, stream>>>(p);
 }
 
 template <typename D>
@@ -652,8 +823,9 @@ void launch_decode(const Params<D>& p, const LaunchPlan& plan, cudaStream_t stre
 
 template <typename D>
 void launch_gate_and_conv_state(const Params<D>& p, cudaStream_t stream) {
-  const long long blocks = static_cast<long long>(p.batch) * p.tokens + ceil_div(static_cast<long long>(p.batch) * p.conv_dim, kGateThreads);
-  gate_and_conv_state_kernel<D><<<static_cast<unsigned>(blocks), kGateThreads, 0, stream>>>(p);
+  const int threads = p.tokens == 1 ? kDecodeGateThreads : kGateThreads;
+  const long long blocks = static_cast<long long>(p.batch) * p.tokens + ceil_div(static_cast<long long>(p.batch) * p.conv_dim, threads);
+  gate_and_conv_state_kernel<D><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(p);
 }
 
 template <typename T>
@@ -678,6 +850,8 @@ const char* launch(const Mamba2Shape& s, const Mamba2Tensors<T>& t, void* worksp
 }
 
 }  // namespace
+
+void mamba2_cuda_set_tuning(const Mamba2CudaTuning& knobs) { tuning() = knobs; }
 
 std::size_t mamba2_cuda_workspace_bytes(const Mamba2Shape& shape) {
   if (mamba2_shape_error(shape) || shape.batch == 0 || shape.tokens == 0) return 0;

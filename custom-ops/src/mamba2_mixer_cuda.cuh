@@ -1,10 +1,11 @@
 // The CUDA Mamba2Mixer (mamba2_mixer_cuda.cu). Plain C++ declarations, no CUDA or ORT header, so that the
 // ORT glue (register_ops.cpp), the harness and the ctypes test entry point all include it.
 //
-// Launch plan: prefill (T > 1) runs three kernels, decode (T = 1) two, all on the caller's stream, with no
-// host synchronisation and no allocation (scratch comes from the caller's workspace), so the calls can be
-// captured in a CUDA graph:
-//   prefill: conv+SiLU+dt -> workspace | chunked scan (state in registers, a chunk of tokens in shared
+// Launch plan: prefill (T > 1) runs three kernels (five when cut into segments), decode (T = 1) two, all on
+// the caller's stream, with no host synchronisation and no allocation (scratch comes from the caller's
+// workspace), so the calls can be captured in a CUDA graph:
+//   prefill: conv+SiLU+dt -> workspace | [segments' end states from zero | carry of the states across
+//            segments] | chunked scan of every segment (state in registers, a chunk of tokens in shared
 //            memory) -> partial y in workspace | gate/norm -> y, and the new conv state
 //   decode:  fused conv+dt+state step (each state element read and written once) -> partial y | gate/norm
 // Past and present states may be the same buffers.
@@ -24,6 +25,18 @@ struct Float16Bits {
 struct BFloat16Bits {
   uint16_t bits;
 };
+
+// Knobs of the launch plan, for the harness's tuning sweep (mamba2_harness --cuda-tune); the defaults are
+// what ships. Set them only while no call is in flight: they change the workspace size.
+struct Mamba2CudaTuning {
+  // Prefill: a scan grid with fewer warps per multiprocessor than prefill_segment_below_warps is cut into
+  // segments until it has prefill_warps_per_multiprocessor (0 = never cut).
+  int prefill_warps_per_multiprocessor = 16;
+  int prefill_segment_below_warps = 4;
+  // Prefill: bytes of shared memory a scan block may use (0 = shared out among the blocks meant to be resident).
+  std::size_t prefill_shared_budget = 0;
+};
+void mamba2_cuda_set_tuning(const Mamba2CudaTuning& knobs);
 
 // Bytes of device scratch a call of this shape needs on the current device (the split of the work depends
 // on its multiprocessor count).

@@ -280,6 +280,15 @@ std::vector<GpuCase> small_cases() {
   past.in_place = true;
   cases.push_back(gpu_case("continuation 64 + 66 in place", make_shape(1, 130, 2, 64, 1, 32), past, {64, 66}, true));
   cases.push_back(gpu_case("d_conv=2, 2 + 1 tokens", make_shape(2, 3, 2, 64, 1, 32, 2), past, {2, 1}, true));
+  // Prefills long enough to be cut into segments (see scan_prefill_kernel): a padded row, 2 groups, in place,
+  // from a random state, and a continuation whose calls are segmented and not.
+  CaseOptions segmented = past;
+  segmented.left_pads = {0, past.past_columns + 150};
+  Mamba2Shape segmented_shape = make_shape(2, 301, 4, 64, 2, 32);
+  segmented_shape.norm_before_gate = true;
+  cases.push_back(gpu_case("segmented T=301 G=2 padded in place", segmented_shape, segmented, {}, true));
+  cases.push_back(gpu_case("continuation 200 + 1 + 199 in place", make_shape(1, 400, 2, 64, 1, 32), past,
+                           {200, 1, 199}, true));
   Mamba2Shape clamp = make_shape(1, 33, 2, 64, 1, 32);
   clamp.dt_min = 0.05f;
   clamp.dt_max = 0.3f;
@@ -303,9 +312,9 @@ std::vector<GpuCase> model_cases() {
     for (int64_t tokens : {1, 7, 128, 2048}) {
       CaseOptions o;
       o.norm = m.norm;
-      o.random_past_state = tokens < 128;
+      o.random_past_state = tokens != 128;
       o.past_columns = o.random_past_state ? 10 : 0;
-      o.in_place = tokens == 1 || tokens == 128;
+      o.in_place = tokens != 7;
       cases.push_back(gpu_case(std::string(m.name) + " T=" + std::to_string(tokens) + (o.in_place ? " in-place" : ""),
                                make_shape(1, tokens, m.heads, m.head_dim, m.groups, m.state_size), o, {}, false));
     }
@@ -448,8 +457,30 @@ struct TimedCall {
   }
 };
 
-// Per-step time of decode steps replayed from a CUDA graph (the way ORT runs a captured decode loop) and
-// launched one by one.
+// Median time per call, in µs, of `copies` calls enqueue(0..copies-1) captured in one CUDA graph and replayed
+// (the way ORT runs a captured decode loop).
+template <typename Enqueue>
+double graph_replay_us(int copies, cudaStream_t stream, Enqueue enqueue) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+  for (int i = 0; i < copies; ++i) enqueue(i);
+  check(cudaStreamEndCapture(stream, &graph), "cudaStreamEndCapture");
+  check(cudaGraphInstantiateWithFlags(&exec, graph, 0), "cudaGraphInstantiateWithFlags");
+  EventTimer timer;
+  std::vector<double> replayed;
+  for (int round = 0; round < 6; ++round) {
+    timer.start(stream);
+    check(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
+    const double ms = timer.stop_ms(stream) / copies;
+    if (round > 0) replayed.push_back(ms);
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  return median(replayed) * 1e3;
+}
+
+// Per-step time of decode steps replayed from a CUDA graph and launched one by one.
 std::pair<double, double> time_decode(const TimedCall& call, cudaStream_t stream) {
   const int copies = static_cast<int>(call.conv.size());
   for (int i = 0; i < copies; ++i) call.enqueue(i, stream);
@@ -460,22 +491,25 @@ std::pair<double, double> time_decode(const TimedCall& call, cudaStream_t stream
     for (int i = 0; i < copies; ++i) call.enqueue(i, stream);
     launched.push_back(timer.stop_ms(stream) / copies);
   }
-  cudaGraph_t graph;
-  cudaGraphExec_t exec;
-  check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
-  for (int i = 0; i < copies; ++i) call.enqueue(i, stream);
-  check(cudaStreamEndCapture(stream, &graph), "cudaStreamEndCapture");
-  check(cudaGraphInstantiateWithFlags(&exec, graph, 0), "cudaGraphInstantiateWithFlags");
-  std::vector<double> replayed;
-  for (int round = 0; round < 6; ++round) {
-    timer.start(stream);
-    check(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
-    const double ms = timer.stop_ms(stream) / copies;
-    if (round > 0) replayed.push_back(ms);
+  return {graph_replay_us(copies, stream, [&](int i) { call.enqueue(i, stream); }), median(launched) * 1e3};
+}
+
+// What one launch costs when it does nothing but read and write every state element once, as wide as the GPU
+// allows: the floor for a decode step that is a single kernel, against which the step is measured.
+__global__ void negate_in_place_kernel(float4* values, long long count) {
+  const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < count) {
+    const float4 v = values[i];
+    values[i] = make_float4(-v.x, -v.y, -v.z, -v.w);
   }
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
-  return {median(replayed) * 1e3, median(launched) * 1e3};
+}
+
+double state_round_trip_us(const TimedCall& call, cudaStream_t stream) {
+  const long long count = static_cast<long long>(call.host.past_recurrent.size()) / 4;
+  const unsigned blocks = static_cast<unsigned>((count + 255) / 256);
+  return graph_replay_us(static_cast<int>(call.recurrent.size()), stream, [&](int i) {
+    negate_in_place_kernel<<<blocks, 256, 0, stream>>>(call.recurrent[i].get<float4>(), count);
+  });
 }
 
 double time_prefill_ms(const TimedCall& call, cudaStream_t stream) {
@@ -492,8 +526,8 @@ double time_prefill_ms(const TimedCall& call, cudaStream_t stream) {
 
 void run_timings(const DeviceInfo& device, cudaStream_t stream) {
   std::printf("\nDecode step (T=1, fp32 activations, states rotating through > 4x L2), per step\n");
-  std::printf("%-16s %10s %10s %12s %10s %12s %12s\n", "shape", "graph us", "launch us", "MB moved", "GB/s",
-              "% of peak", "% of copy");
+  std::printf("%-16s %10s %10s %12s %10s %12s %12s %12s %8s\n", "shape", "graph us", "launch us", "MB moved", "GB/s",
+              "% of peak", "% of copy", "floor us", "x floor");
   CaseOptions past;
   past.random_past_state = true;
   struct DecodeShape {
@@ -510,14 +544,16 @@ void run_timings(const DeviceInfo& device, cudaStream_t stream) {
     const int copies = static_cast<int>(std::max(8.0, std::ceil(4.0 * device.l2_bytes / state_bytes)));
     const TimedCall call(s, Dtype::F32, copies, past);
     const auto [graph_us, launch_us] = time_decode(call, stream);
+    const double floor_us = state_round_trip_us(call, stream);
     const double gbs = call.step_bytes() / (graph_us * 1e-6) / 1e9;
     const std::string name = std::string(m.name) + (d.batch > 1 ? " x" + std::to_string(d.batch) : "");
-    std::printf("%-16s %10.2f %10.2f %12.2f %10.0f %11.1f%% %11.1f%%\n", name.c_str(), graph_us, launch_us,
+    std::printf("%-16s %10.2f %10.2f %12.2f %10.0f %11.1f%% %11.1f%% %12.2f %8.2f\n", name.c_str(), graph_us, launch_us,
                 call.step_bytes() / 1e6, gbs, device.peak_gbs > 0 ? 100 * gbs / device.peak_gbs : 0.0,
-                100 * gbs / device.copy_gbs);
-    std::printf("SUMMARY|time|decode %s|%.2f us/step (graph), %.0f GB/s = %.0f%% of peak, %.0f%% of copy\n",
+                100 * gbs / device.copy_gbs, floor_us, graph_us / floor_us);
+    std::printf("SUMMARY|time|decode %s|%.2f us/step (graph), %.0f GB/s = %.0f%% of peak, %.0f%% of copy; "
+                "state read+write kernel %.2f us (%.1fx)\n",
                 name.c_str(), graph_us, gbs, device.peak_gbs > 0 ? 100 * gbs / device.peak_gbs : 0.0,
-                100 * gbs / device.copy_gbs);
+                100 * gbs / device.copy_gbs, floor_us, graph_us / floor_us);
   }
   std::printf("\nPrefill of 2048 tokens (batch 1), kernels only\n");
   std::printf("%-16s %-6s %10s %14s\n", "shape", "dtype", "ms", "tokens/s");
@@ -533,6 +569,45 @@ void run_timings(const DeviceInfo& device, cudaStream_t stream) {
 }
 
 }  // namespace
+
+int run_cuda_tuning() {
+  try {
+    cudaStream_t stream;
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    const Mamba2CudaTuning shipped{};
+    std::printf("Prefill tuning sweep, fp32, batch 1, ms; every column cut into segments up to the warps per SM it "
+                "names (shipped: up to %d warps per SM when below %d, budget %zu)\n",
+                shipped.prefill_warps_per_multiprocessor, shipped.prefill_segment_below_warps,
+                shipped.prefill_shared_budget);
+    std::printf("%-10s %6s %8s", "shape", "tokens", "budget");
+    const int warp_targets[] = {0, 8, 16, 32, 64};
+    for (int w : warp_targets) std::printf(" %8s%-2d", "warps ", w);
+    std::printf("\n");
+    for (const ModelShape& m : kModels)
+      for (int64_t tokens : {512, 2048})
+        for (std::size_t budget : {std::size_t{0}, std::size_t{96 * 1024}, std::size_t{48 * 1024}}) {
+          std::printf("%-10s %6lld %8zu", m.name, static_cast<long long>(tokens), budget);
+          for (int w : warp_targets) {
+            Mamba2CudaTuning knobs;
+            knobs.prefill_warps_per_multiprocessor = w;
+            knobs.prefill_segment_below_warps = 1 << 20;
+            knobs.prefill_shared_budget = budget;
+            mamba2_cuda_set_tuning(knobs);
+            CaseOptions o;
+            o.norm = m.norm;
+            const TimedCall call(make_shape(1, tokens, m.heads, m.head_dim, m.groups, m.state_size), Dtype::F32, 2, o);
+            std::printf(" %10.3f", time_prefill_ms(call, stream));
+          }
+          std::printf("\n");
+        }
+    mamba2_cuda_set_tuning(shipped);
+    check(cudaStreamDestroy(stream), "cudaStreamDestroy");
+    return 0;
+  } catch (const std::exception& e) {
+    std::printf("CUDA tuning stopped: %s\n", e.what());
+    return 1;
+  }
+}
 
 int run_cuda_checks(int cpu_threads) {
   try {
