@@ -96,7 +96,7 @@ struct Params {
   float* present_recurrent;
   // workspace
   float* xbc;        // [B][T][conv_dim], post-conv x|B|C (prefill)
-  float* dt;         // [B][T][H], masked and clamped dt (prefill)
+  float2* steps;     // [B][T][H]: (dt, exp(dt * A)), dt masked and clamped (prefill)
   float* y_partial;  // [splits][B][T][Ds]
   float* segment_states;   // [B][H][segments][N][P]: a segment's own end state, then the state it starts from
   float* segment_dt_sums;  // [B][H][segments]: sum of dt over the segment
@@ -174,7 +174,11 @@ __global__ void conv_prefill_kernel(Params<T> p) {
     }
   } else if (channel < p.conv_dim + p.heads) {
     const int h = channel - p.conv_dim;
-    for (int t = first; t < end; ++t) p.dt[(row0 + t) * p.heads + h] = time_step(p, b, t, h);
+    const float a = -expf(p.a_log[h]);
+    for (int t = first; t < end; ++t) {
+      const float dt = time_step(p, b, t, h);
+      p.steps[(row0 + t) * p.heads + h] = make_float2(dt, expf(dt * a));
+    }
   }
 }
 
@@ -273,10 +277,11 @@ __device__ __forceinline__ float* y_partial_at(const Params<T>& p, int split, in
 // next chunk into the other, so the loads' latency hides behind the arithmetic: with one warp per scheduler
 // and each thread's ~32 staging loads issued one after the other, the first version spent 3/4 of its time
 // waiting for them.
-__host__ __device__ inline int stage_floats(int block_rows, int chunk) { return chunk * (2 * block_rows + kWarp + 1); }
+__host__ __device__ inline int stage_floats(int block_rows, int chunk) { return chunk * (2 * block_rows + kWarp + 2); }
 
 struct Stage {
-  float *b_rows, *c_rows, *xs, *dts;
+  float *b_rows, *c_rows, *xs;
+  float2* steps;  // 8-byte aligned: block_rows is a multiple of 16
 };
 
 __device__ __forceinline__ Stage stage_at(float* shared, int index, int block_rows, int chunk) {
@@ -284,7 +289,7 @@ __device__ __forceinline__ Stage stage_at(float* shared, int index, int block_ro
   st.b_rows = shared + index * stage_floats(block_rows, chunk);
   st.c_rows = st.b_rows + chunk * block_rows;
   st.xs = st.c_rows + chunk * block_rows;
-  st.dts = st.xs + chunk * kWarp;
+  st.steps = reinterpret_cast<float2*>(st.xs + chunk * kWarp);
   return st;
 }
 
@@ -312,24 +317,24 @@ __device__ void stage_chunk_async(const Params<T>& p, const Ownership& o, const 
                               sizeof(float));
   }
   for (int i = o.tid; i < length; i += o.threads)
-    __pipeline_memcpy_async(st.dts + i, p.dt + (static_cast<long long>(o.b) * p.tokens + chunk_first + i) * p.heads + o.h,
-                            sizeof(float));
+    __pipeline_memcpy_async(st.steps + i, p.steps + (static_cast<long long>(o.b) * p.tokens + chunk_first + i) * p.heads + o.h,
+                            sizeof(float2));
 }
 
 // Each warp's partial y of every token of the chunk -> partial[token][warp][lane] (with output); returns the
 // chunk's sum of dt.
 template <bool kWithOutput>
 __device__ __forceinline__ float scan_chunk(float (&s)[kRowsPerThread], const Stage& st, float* partial, int length,
-                                            int warps, int warp, int lane, float a) {
+                                            int warps, int warp, int lane) {
   const int block_rows = warps * kRowsPerThread, row_in_block = warp * kRowsPerThread;
   float dt_sum = 0.0f;
 #pragma unroll 2
   for (int tl = 0; tl < length; ++tl) {
-    const float dt = st.dts[tl];
-    const float dtx = dt * st.xs[tl * kWarp + lane];
-    dt_sum += dt;
+    const float2 step = st.steps[tl];  // dt, decay
+    const float dtx = step.x * st.xs[tl * kWarp + lane];
+    dt_sum += step.x;
     const float y = state_step<kWithOutput>(s, st.b_rows + tl * block_rows + row_in_block,
-                                            st.c_rows + tl * block_rows + row_in_block, expf(dt * a), dtx);
+                                            st.c_rows + tl * block_rows + row_in_block, step.y, dtx);
     if constexpr (kWithOutput) partial[(tl * warps + warp) * kWarp + lane] = y;
   }
   return dt_sum;
@@ -380,7 +385,6 @@ __global__ void scan_prefill_kernel(Params<T> p) {
   } else {
     load_state(p, o, p.segments > 1 ? slot : p.past_recurrent + state_offset(p, o), s);
   }
-  const float a = -expf(p.a_log[o.h]);
   const float d = p.d[o.h];
   float dt_sum = 0.0f;
   __syncthreads();  // the zeros are written before any copy lands
@@ -396,7 +400,7 @@ __global__ void scan_prefill_kernel(Params<T> p) {
     __pipeline_commit();
     __pipeline_wait_prior(1);  // this thread's copies of the current chunk have landed ...
     __syncthreads();           // ... and everyone's
-    dt_sum += scan_chunk<kWithOutput>(s, current, partial, length, p.warps, o.warp, o.lane, a);
+    dt_sum += scan_chunk<kWithOutput>(s, current, partial, length, p.warps, o.warp, o.lane);
     __syncthreads();
     if (kWithOutput) {
       write_chunk_y(p, o, current, partial, chunk_first, length, d);
@@ -640,9 +644,9 @@ struct LaunchPlan {
   bool decode = false;
   int splits = 1, rows_per_split = 0, warps = 0, chunk = 0, segments = 1, segment_length = 0;
   std::size_t shared_bytes = 0;
-  std::size_t xbc_bytes = 0, dt_bytes = 0, y_partial_bytes = 0, segment_states_bytes = 0, segment_dt_bytes = 0;
+  std::size_t xbc_bytes = 0, steps_bytes = 0, y_partial_bytes = 0, segment_states_bytes = 0, segment_dt_bytes = 0;
   std::size_t workspace_bytes() const {
-    return xbc_bytes + dt_bytes + y_partial_bytes + segment_states_bytes + segment_dt_bytes;
+    return xbc_bytes + steps_bytes + y_partial_bytes + segment_states_bytes + segment_dt_bytes;
   }
 };
 
@@ -662,7 +666,9 @@ LaunchPlan plan_launch(const Mamba2Shape& s) {
   LaunchPlan plan;
   plan.decode = s.tokens == 1;
   const long long column_blocks = s.batch * s.heads * ceil_div(s.head_dim, kWarp);
-  const long long target = plan.decode ? 2LL * multiprocessor_count() : multiprocessor_count() / 2;
+  const long long target =
+      plan.decode ? 2LL * multiprocessor_count()
+                  : static_cast<long long>(std::ceil(tuning().prefill_blocks_per_multiprocessor * multiprocessor_count()));
   plan.splits = static_cast<int>(std::max<long long>(1, ceil_div(s.state_size, kMaxBlockRows)));
   while (column_blocks * plan.splits < target && ceil_div(s.state_size, plan.splits * 2) >= kRowsPerThread)
     plan.splits *= 2;
@@ -708,7 +714,7 @@ LaunchPlan plan_launch(const Mamba2Shape& s) {
       plan.segment_dt_bytes = round_up(static_cast<std::size_t>(s.batch * s.heads * plan.segments) * sizeof(float));
     }
     plan.xbc_bytes = round_up(static_cast<std::size_t>(s.batch * s.tokens * s.conv_dim()) * sizeof(float));
-    plan.dt_bytes = round_up(static_cast<std::size_t>(s.batch * s.tokens * s.heads) * sizeof(float));
+    plan.steps_bytes = round_up(static_cast<std::size_t>(s.batch * s.tokens * s.heads) * sizeof(float2));
   }
   plan.y_partial_bytes =
       round_up(static_cast<std::size_t>(plan.splits) * s.batch * s.tokens * s.inner() * sizeof(float));
@@ -751,8 +757,8 @@ Params<D> make_params(const Mamba2Shape& s, const Mamba2Tensors<T>& t, const Lau
   char* next = static_cast<char*>(workspace);
   p.xbc = plan.xbc_bytes ? reinterpret_cast<float*>(next) : nullptr;
   next += plan.xbc_bytes;
-  p.dt = plan.dt_bytes ? reinterpret_cast<float*>(next) : nullptr;
-  next += plan.dt_bytes;
+  p.steps = plan.steps_bytes ? reinterpret_cast<float2*>(next) : nullptr;
+  next += plan.steps_bytes;
   p.y_partial = reinterpret_cast<float*>(next);
   next += plan.y_partial_bytes;
   p.segment_states = plan.segment_states_bytes ? reinterpret_cast<float*>(next) : nullptr;

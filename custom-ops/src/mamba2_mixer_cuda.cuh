@@ -33,6 +33,8 @@ struct Mamba2CudaTuning {
   // segments until it has prefill_warps_per_multiprocessor (0 = never cut).
   int prefill_warps_per_multiprocessor = 16;
   int prefill_segment_below_warps = 4;
+  // Prefill: the state rows are split over more blocks until the grid has this many per multiprocessor.
+  float prefill_blocks_per_multiprocessor = 0.5f;
   // Prefill: bytes of shared memory a scan block may use (0 = shared out among the blocks meant to be resident).
   std::size_t prefill_shared_budget = 0;
 };

@@ -575,31 +575,43 @@ int run_cuda_tuning() {
     cudaStream_t stream;
     check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
     const Mamba2CudaTuning shipped{};
-    std::printf("Prefill tuning sweep, fp32, batch 1, ms; every column cut into segments up to the warps per SM it "
-                "names (shipped: up to %d warps per SM when below %d, budget %zu)\n",
+    struct Variant {
+      const char* name;
+      Mamba2CudaTuning knobs;
+    };
+    std::vector<Variant> variants{{"shipped", shipped}};
+    auto add = [&](const char* name, auto change) {
+      Mamba2CudaTuning knobs = shipped;
+      change(knobs);
+      variants.push_back({name, knobs});
+    };
+    add("no-cut", [](Mamba2CudaTuning& k) { k.prefill_warps_per_multiprocessor = 0; });
+    add("cut-16w", [](Mamba2CudaTuning& k) { k.prefill_segment_below_warps = 1 << 20; });
+    add("cut-32w", [](Mamba2CudaTuning& k) { k.prefill_segment_below_warps = 1 << 20; k.prefill_warps_per_multiprocessor = 32; });
+    add("split-1", [](Mamba2CudaTuning& k) { k.prefill_blocks_per_multiprocessor = 1; });
+    add("split-2", [](Mamba2CudaTuning& k) { k.prefill_blocks_per_multiprocessor = 2; });
+    add("split-3", [](Mamba2CudaTuning& k) { k.prefill_blocks_per_multiprocessor = 3; });
+    add("split-4", [](Mamba2CudaTuning& k) { k.prefill_blocks_per_multiprocessor = 4; });
+    add("smem-96k", [](Mamba2CudaTuning& k) { k.prefill_shared_budget = 96 * 1024; });
+    std::printf("Prefill tuning sweep (Mamba2CudaTuning), fp32, batch 1, ms. shipped: cut into segments up to %d warps "
+                "per SM when below %d; splits up to %.1f blocks per SM; shared budget %zu (0 = shared out)\n",
                 shipped.prefill_warps_per_multiprocessor, shipped.prefill_segment_below_warps,
-                shipped.prefill_shared_budget);
-    std::printf("%-10s %6s %8s", "shape", "tokens", "budget");
-    const int warp_targets[] = {0, 8, 16, 32, 64};
-    for (int w : warp_targets) std::printf(" %8s%-2d", "warps ", w);
+                shipped.prefill_blocks_per_multiprocessor, shipped.prefill_shared_budget);
+    std::printf("%-10s %6s", "shape", "tokens");
+    for (const Variant& v : variants) std::printf(" %9s", v.name);
     std::printf("\n");
     for (const ModelShape& m : kModels)
-      for (int64_t tokens : {512, 2048})
-        for (std::size_t budget : {std::size_t{0}, std::size_t{96 * 1024}, std::size_t{48 * 1024}}) {
-          std::printf("%-10s %6lld %8zu", m.name, static_cast<long long>(tokens), budget);
-          for (int w : warp_targets) {
-            Mamba2CudaTuning knobs;
-            knobs.prefill_warps_per_multiprocessor = w;
-            knobs.prefill_segment_below_warps = 1 << 20;
-            knobs.prefill_shared_budget = budget;
-            mamba2_cuda_set_tuning(knobs);
-            CaseOptions o;
-            o.norm = m.norm;
-            const TimedCall call(make_shape(1, tokens, m.heads, m.head_dim, m.groups, m.state_size), Dtype::F32, 2, o);
-            std::printf(" %10.3f", time_prefill_ms(call, stream));
-          }
-          std::printf("\n");
+      for (int64_t tokens : {512, 2048}) {
+        std::printf("%-10s %6lld", m.name, static_cast<long long>(tokens));
+        for (const Variant& v : variants) {
+          mamba2_cuda_set_tuning(v.knobs);
+          CaseOptions o;
+          o.norm = m.norm;
+          const TimedCall call(make_shape(1, tokens, m.heads, m.head_dim, m.groups, m.state_size), Dtype::F32, 2, o);
+          std::printf(" %9.3f", time_prefill_ms(call, stream));
         }
+        std::printf("\n");
+      }
     mamba2_cuda_set_tuning(shipped);
     check(cudaStreamDestroy(stream), "cudaStreamDestroy");
     return 0;
