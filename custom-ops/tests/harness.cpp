@@ -250,19 +250,23 @@ void run_cpu_bench(int threads) {
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // keep the log in order with stderr when piped
   bool bench = false, cuda = false, cuda_only = false, cuda_tune = false;
+  const char* tune_shape = nullptr;
   int threads = 2;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--bench") == 0) bench = true;
     else if (std::strcmp(argv[i], "--cuda") == 0) cuda = true;
     else if (std::strcmp(argv[i], "--cuda-only") == 0) cuda = cuda_only = true;
-    else if (std::strcmp(argv[i], "--cuda-tune") == 0) cuda_tune = true;
+    else if (std::strcmp(argv[i], "--cuda-tune") == 0) {
+      cuda_tune = true;
+      if (i + 1 < argc && argv[i + 1][0] != '-') tune_shape = argv[++i];
+    }
     else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = std::atoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: %s [--bench] [--threads N] [--cuda | --cuda-only] | --cuda-tune\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--bench] [--threads N] [--cuda | --cuda-only] | --cuda-tune [0.5B|1.5B-Deep|7B|34B]\n", argv[0]);
       return 2;
     }
   }
-  if (cuda_tune) return falcon_onnx::test::run_cuda_tuning();
+  if (cuda_tune) return falcon_onnx::test::run_cuda_tuning(tune_shape);
   int failures = 0;
   if (!cuda_only) failures += falcon_onnx::test::run_cpu_checks(threads);
   if (bench) falcon_onnx::test::run_cpu_bench(threads);

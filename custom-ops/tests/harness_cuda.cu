@@ -570,7 +570,7 @@ void run_timings(const DeviceInfo& device, cudaStream_t stream) {
 
 }  // namespace
 
-int run_cuda_tuning() {
+int run_cuda_tuning(const char* only_shape) {
   try {
     cudaStream_t stream;
     check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
@@ -602,6 +602,7 @@ int run_cuda_tuning() {
     std::printf("\n");
     for (const ModelShape& m : kModels)
       for (int64_t tokens : {512, 2048}) {
+        if (only_shape && std::strcmp(only_shape, m.name) != 0) continue;
         std::printf("%-10s %6lld", m.name, static_cast<long long>(tokens));
         for (const Variant& v : variants) {
           mamba2_cuda_set_tuning(v.knobs);
