@@ -20,7 +20,7 @@ public static class ExportCommand
         ep.AcceptOnlyFromAmong("cpu", "cuda");
         var blockSize = new Option<int>("--block-size") { Description = "Quantization block size: 16, 32, 64 or 128", DefaultValueFactory = _ => 32 };
         var zeroPoints = new Option<bool>("--zero-points") { Description = "Asymmetric quantization (a zero point per block) instead of symmetric" };
-        var accuracy = new Option<int>("--accuracy-level") { Description = "MatMulNBits accuracy_level (4: int8 activations on the CPU, fastest; 1: fp32)", DefaultValueFactory = _ => 4 };
+        var accuracy = new Option<int>("--accuracy-level") { Description = "MatMulNBits accuracy_level (4: int8 activations on the CPU, fastest; 1: fp32, which with 8-bit weights takes ONNX Runtime's slow dequantize-every-call path on the CPU)", DefaultValueFactory = _ => 4 };
         var tensorPrecision = new Option<string[]>("--tensor-precision") { Description = "Override per weight, pattern=precision, e.g. '*.mamba.in_proj.weight=int8' (repeatable)" };
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder" };
         var modelId = new Option<string?>("--model-id") { Description = "The released checkpoint the input is (Hugging Face repo id, see models.json); its config is checked against it. Default: config.json's _name_or_path" };
