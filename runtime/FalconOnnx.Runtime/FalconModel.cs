@@ -57,13 +57,7 @@ public sealed class FalconModel : IDisposable
         if (manifest.Graph.DataFile is { } data && !File.Exists(Path.Combine(folder, data)))
             throw new FalconModelException($"{Path.Combine(folder, data)}: external data named by {ModelManifest.FileName} is missing");
 
-        using var sessionOptions = new SessionOptions
-        {
-            GraphOptimizationLevel = options.GraphOptimization,
-            IntraOpNumThreads = options.IntraOpThreads,
-            LogId = "falcon-onnx",
-        };
-        foreach (var (key, value) in options.SessionConfig) sessionOptions.AddSessionConfigEntry(key, value);
+        using var sessionOptions = CreateSessionOptions(options);
         if (CustomOpsLibrary(folder, manifest, options) is { } library) sessionOptions.RegisterCustomOpLibrary(library);
         if (options.ExecutionProvider == ExecutionProvider.Cuda) AppendCuda(sessionOptions, options.DeviceId);
         try
@@ -74,6 +68,20 @@ public sealed class FalconModel : IDisposable
         {
             throw new FalconModelException($"{graph}: ONNX Runtime could not load the model: {e.Message.Split('\n')[0]}", e);
         }
+    }
+
+    /// <summary>The session options of <paramref name="options"/>, before the custom operators and the execution provider.</summary>
+    internal static SessionOptions CreateSessionOptions(FalconModelOptions options)
+    {
+        var sessionOptions = new SessionOptions
+        {
+            GraphOptimizationLevel = options.GraphOptimization,
+            IntraOpNumThreads = options.IntraOpThreads,
+            EnableMemoryPattern = options.MemoryPattern,
+            LogId = "falcon-onnx",
+        };
+        foreach (var (key, value) in options.SessionConfig) sessionOptions.AddSessionConfigEntry(key, value);
+        return sessionOptions;
     }
 
     private static string? CustomOpsLibrary(string folder, ModelManifest manifest, FalconModelOptions options)

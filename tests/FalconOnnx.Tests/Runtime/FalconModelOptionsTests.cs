@@ -1,0 +1,37 @@
+using FalconOnnx.Export;
+using FalconOnnx.Runtime;
+using FalconOnnx.Runtime.Generation;
+using FalconOnnx.Tests.Support;
+
+namespace FalconOnnx.Tests.Runtime;
+
+/// <summary>The memory defaults of a loaded model: no ONNX Runtime memory patterns.</summary>
+public sealed class FalconModelOptionsTests
+{
+    [Test]
+    public void SessionOptions_MemoryPatternOffByDefault_OnWhenAsked()
+    {
+        using var defaults = FalconModel.CreateSessionOptions(new FalconModelOptions { IntraOpThreads = 3 });
+        using var patterns = FalconModel.CreateSessionOptions(new FalconModelOptions { MemoryPattern = true });
+        Assert.Multiple(() =>
+        {
+            Assert.That(defaults.EnableMemoryPattern, Is.False);
+            Assert.That(defaults.IntraOpNumThreads, Is.EqualTo(3));
+            Assert.That(patterns.EnableMemoryPattern, Is.True);
+        });
+    }
+
+    [Test]
+    public void MemoryPattern_On_GivesTheGoldenTokens()
+    {
+        using var model = FalconModel.Load(TinyAExports.Get(SsmLowering.Ort), new FalconModelOptions { IntraOpThreads = 1, MemoryPattern = true });
+        using var generator = new Generator(model, new GeneratorOptions { Capacity = 64, PrefillChunk = 4 });
+        var golden = TinyAExports.GoldenNewIds;
+        for (int run = 0; run < 2; run++)   // the second run of the same shapes takes the planned block
+        {
+            generator.Reset();
+            generator.Append(TinyAExports.PromptIds);
+            Assert.That(generator.Generate(GenerationOptions.Greedy with { MaxNewTokens = golden.Length }).ToArray(), Is.EqualTo(golden), $"run {run}");
+        }
+    }
+}
