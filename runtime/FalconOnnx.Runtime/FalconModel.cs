@@ -108,16 +108,30 @@ public sealed class FalconModel : IDisposable
         }
     }
 
-    /// <summary>Caches for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> tokens each.</summary>
-    public InferenceState CreateState(int batch = 1, int? capacity = null, int prefillChunk = 512)
+    /// <summary>
+    /// Caches for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> tokens each, fed at most
+    /// <paramref name="prefillChunk"/> tokens per call (null: <see cref="DefaultPrefillChunk"/> of the execution provider).
+    /// </summary>
+    public InferenceState CreateState(int batch = 1, int? capacity = null, int? prefillChunk = null)
     {
-        if (prefillChunk < 1) throw new FalconModelException($"prefill chunk must be at least 1 token, got {prefillChunk}");
+        int chunk = prefillChunk ?? DefaultPrefillChunk(Options.ExecutionProvider);
+        if (chunk < 1) throw new FalconModelException($"prefill chunk must be at least 1 token, got {chunk}");
         int length = capacity ?? Math.Min(Dimensions.ContextLength, 4096);
         if (batch < 1) throw new FalconModelException($"batch size must be at least 1, got {batch}");
         if (length < 1 || length > Dimensions.ContextLength)
             throw new FalconModelException($"context length {length} is outside [1, {Dimensions.ContextLength}] (the model's context length)");
-        return new InferenceState(this, batch, length, Math.Min(prefillChunk, length));
+        return new InferenceState(this, batch, length, Math.Min(chunk, length));
     }
+
+    /// <summary>
+    /// Prompt tokens per forward call unless a state asks otherwise. A call holds its logits [batch, chunk, vocab] and
+    /// ONNX Runtime's intermediate tensors for the whole chunk, so the chunk sets the peak memory of a prefill. On the
+    /// CPU 128: on the int4 0.5B (2 threads) the peak is 78 MiB lower than with 512 (logits 16 instead of 64 MiB, a
+    /// smaller arena) and prefill is as fast (timed in turn with 512: equal medians for a prompt of 512 tokens, 5 %
+    /// faster for 2048), since 128 rows already keep the matrix kernels busy. On CUDA 512, as before (not measured
+    /// there): fewer, larger calls keep the device busy.
+    /// </summary>
+    public static int DefaultPrefillChunk(ExecutionProvider provider) => provider == ExecutionProvider.Cuda ? 512 : 128;
 
     public void Dispose() => Session.Dispose();
 }

@@ -5,7 +5,7 @@ using FalconOnnx.Tests.Support;
 
 namespace FalconOnnx.Tests.Runtime;
 
-/// <summary>The memory defaults of a loaded model: no ONNX Runtime memory patterns.</summary>
+/// <summary>The memory defaults of a loaded model: no ONNX Runtime memory patterns, prefill chunks by execution provider.</summary>
 public sealed class FalconModelOptionsTests
 {
     [Test]
@@ -33,5 +33,22 @@ public sealed class FalconModelOptionsTests
             generator.Append(TinyAExports.PromptIds);
             Assert.That(generator.Generate(GenerationOptions.Greedy with { MaxNewTokens = golden.Length }).ToArray(), Is.EqualTo(golden), $"run {run}");
         }
+    }
+
+    [Test]
+    public void PrefillChunk_Defaults128OnTheCpu_512OnCuda_CappedByCapacity()
+    {
+        using var model = FalconModel.Load(TinyAExports.Get(SsmLowering.Ort), new FalconModelOptions { IntraOpThreads = 1 });
+        using var state = model.CreateState(1, 1024);
+        using var small = new Generator(model, new GeneratorOptions { Capacity = 64 });
+        using var asked = new Generator(model, new GeneratorOptions { Capacity = 1024, PrefillChunk = 300 });
+        Assert.Multiple(() =>
+        {
+            Assert.That(FalconModel.DefaultPrefillChunk(ExecutionProvider.Cpu), Is.EqualTo(128));
+            Assert.That(FalconModel.DefaultPrefillChunk(ExecutionProvider.Cuda), Is.EqualTo(512));
+            Assert.That(state.MaxChunk, Is.EqualTo(128));
+            Assert.That(small.State.MaxChunk, Is.EqualTo(64));
+            Assert.That(asked.State.MaxChunk, Is.EqualTo(300));
+        });
     }
 }
