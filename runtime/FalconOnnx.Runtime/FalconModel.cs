@@ -60,14 +60,17 @@ public sealed class FalconModel : IDisposable
         using var sessionOptions = CreateSessionOptions(options);
         if (CustomOpsLibrary(folder, manifest, options) is { } library) sessionOptions.RegisterCustomOpLibrary(library);
         if (options.ExecutionProvider == ExecutionProvider.Cuda) AppendCuda(sessionOptions, options.DeviceId);
+        InferenceSession session;
         try
         {
-            return new FalconModel(folder, manifest, new InferenceSession(graph, sessionOptions), options);
+            session = new InferenceSession(graph, sessionOptions);
         }
         catch (OnnxRuntimeException e)
         {
             throw new FalconModelException($"{graph}: ONNX Runtime could not load the model: {e.Message.Split('\n')[0]}", e);
         }
+        if (options.ReleaseMappedWeightPages && manifest.Graph.DataFile is { } dataFile) MappedFilePages.Release(Path.Combine(folder, dataFile));
+        return new FalconModel(folder, manifest, session, options);
     }
 
     /// <summary>The session options of <paramref name="options"/>, before the custom operators and the execution provider.</summary>

@@ -31,6 +31,15 @@ public sealed record FalconModelOptions
     public bool MemoryPattern { get; init; }
 
     /// <summary>
+    /// After loading, drop the process's resident pages of the memory-mapped weight file (Linux). ONNX Runtime reads
+    /// model.onnx.data through mappings and repacks the quantized weights into memory of its own; what it read stays
+    /// resident though unused: the MatMulNBits scales stay mapped (its x64 kernels read the packed copy; int4 0.5B:
+    /// 58 MiB). Only mappings without changes of their own are dropped, so nothing is lost: a page read later (an
+    /// embedding row) comes back from the page cache on first use. Int4 0.5B: 58 MiB less peak, same speed.
+    /// </summary>
+    public bool ReleaseMappedWeightPages { get; init; } = true;
+
+    /// <summary>
     /// ONNX Runtime session configuration entries, e.g. <c>session.disable_prepacking = 1</c>: quantized weights are
     /// then read from the memory-mapped file as stored instead of being copied into a packed layout at load.
     /// </summary>
