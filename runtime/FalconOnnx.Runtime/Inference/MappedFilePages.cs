@@ -30,7 +30,7 @@ internal static partial class MappedFilePages
     public static long Resident(string path) =>
         OperatingSystem.IsLinux() && RealPath(path) is { } target ? Mappings(target).Sum(m => m.RssBytes) : 0;
 
-    internal sealed record Mapping(ulong Start, ulong End, bool Shared, long RssBytes, long AnonymousBytes);
+    private sealed record Mapping(ulong Start, ulong End, bool Shared, long RssBytes, long AnonymousBytes);
 
     // "7f45b5a6a000-7f45b5a6d000 rw-p 0e7ff000 fd:00 1234   /path/to/file"
     [GeneratedRegex(@"^([0-9a-f]+)-([0-9a-f]+) \S{3}([ps]) \S+ \S+ \d+\s+(.*)$")]
@@ -71,7 +71,7 @@ internal static partial class MappedFilePages
         finally { unsafe { NativeMemory.Free((void*)resolved); } }
     }
 
-    [LibraryImport("libc", SetLastError = true)]
+    [LibraryImport("libc")]
     private static partial int madvise(nint address, nuint length, int advice);
 
     [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
