@@ -23,7 +23,7 @@ public static class BenchCommand
         var load = new ModelLoadOptions();
         var runs = new Option<int>("--runs") { Description = "Measured runs (the best is reported) after one warm-up", DefaultValueFactory = _ => 3 };
         var bare = new Option<bool>("--bare") { Description = "Also time a bare ONNX Runtime loop on the same model" };
-        var chunk = new Option<int>("--prefill-chunk") { Description = "Prompt tokens per forward call", DefaultValueFactory = _ => 512 };
+        var chunk = new Option<int?>("--prefill-chunk") { Description = "Prompt tokens per forward call [default: 128 on the CPU, 512 on CUDA]" };
         var command = new Command("bench", "Measure prefill and decode speed of an exported folder") { folder, promptTokens, newTokens, depth, runs, bare, chunk };
         load.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, cancellation =>
@@ -56,6 +56,7 @@ public static class BenchCommand
             InspectCommand.AddRow(table, "machine", $"{Environment.ProcessorCount} logical cores, threads {(load.Threads(parse) == 0 ? "auto" : load.Threads(parse).ToString())}");
             InspectCommand.AddRow(table, "load", $"{loadSeconds:0.00} s");
             InspectCommand.AddRow(table, "prefill", $"{prompt} tokens at depth {context}: {prompt / m.PrefillSeconds:0.0} tokens/s");
+            InspectCommand.AddRow(table, "prefill chunk", $"{generator.State.MaxChunk} tokens per call");
             InspectCommand.AddRow(table, "time to first token", $"{m.FirstTokenSeconds * 1000:0.0} ms");
             InspectCommand.AddRow(table, "decode", $"{decode} tokens: {decode / m.DecodeSeconds:0.00} tokens/s ({m.DecodeSeconds / decode * 1000:0.00} ms/token)");
             InspectCommand.AddRow(table, "managed bytes per decoded token", $"{m.ManagedBytesPerToken}");

@@ -1,5 +1,5 @@
 using FalconOnnx.Checkpoints;
-using FalconOnnx.Runtime.Generation;
+using FalconOnnx.Runtime;
 
 namespace FalconOnnx.Models;
 
@@ -12,8 +12,9 @@ namespace FalconOnnx.Models;
 /// <item>KV cache: layers × batch × context × 2 (key, value) × kv_heads × head_dim at the compute type;</item>
 /// <item>states: layers × batch × (conv_dim × (d_conv − 1) + mamba_heads × d_state × mamba_head_dim) in float32;</item>
 /// <item>activations, a rough bound for one prefill call of <see cref="PrefillChunk"/> tokens (the runtime's
-/// default): the logits [batch, chunk, vocab], the attention probabilities [batch, heads, chunk, context] and
-/// three tensors of the widest projection [batch, chunk, max(2·intermediate, in_proj rows, q+k+v)];</item>
+/// default on the target, <see cref="DefaultPrefillChunk"/>): the logits [batch, chunk, vocab], the attention
+/// probabilities [batch, heads, chunk, context] and three tensors of the widest projection
+/// [batch, chunk, max(2·intermediate, in_proj rows, q+k+v)];</item>
 /// <item>folder: the weights plus the 64 KiB alignment of large tensors and the graph file (both measured).</item>
 /// </list>
 /// The memory needed is weights + KV + states + activations; ONNX Runtime's own arenas and the process come on top.
@@ -49,7 +50,9 @@ public sealed record MemoryPlan
     public long StateBytesPerSequence => (long)Config.NumHiddenLayers * Precisions.StateBytes
         * ((long)Config.ConvDim * (Config.MambaDConv - 1) + (long)Config.MambaNHeads * Config.MambaDState * Config.MambaDHead);
 
-    public static int DefaultPrefillChunk { get; } = new GeneratorOptions().PrefillChunk;
+    /// <summary>The runtime's prefill chunk on the target's execution provider.</summary>
+    public static int DefaultPrefillChunk(ExecutionTarget target) =>
+        FalconModel.DefaultPrefillChunk(target == ExecutionTarget.Cuda ? ExecutionProvider.Cuda : ExecutionProvider.Cpu);
 
     public static MemoryPlan Compute(FalconH1Config c, Precision precision, int context, int batch = 1,
         ExecutionTarget? target = null, int? prefillChunk = null)
@@ -57,7 +60,7 @@ public sealed record MemoryPlan
         if (context <= 0) throw new FalconOnnxException($"--context must be a positive number of tokens, got {context}");
         if (batch <= 0) throw new FalconOnnxException($"--batch must be positive, got {batch}");
         var ep = target ?? Precisions.DefaultTarget(precision);
-        int chunk = Math.Min(prefillChunk ?? DefaultPrefillChunk, context);
+        int chunk = Math.Min(prefillChunk ?? DefaultPrefillChunk(ep), context);
         var tensors = FalconH1Tensors.Expected(c);
 
         long parameters = 0, weights = 0;

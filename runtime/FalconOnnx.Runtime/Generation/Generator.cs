@@ -11,8 +11,11 @@ public sealed record GeneratorOptions
     /// <summary>Tokens each sequence can hold; null takes min(context length, 4096).</summary>
     public int? Capacity { get; init; }
 
-    /// <summary>Prompt tokens per forward call; longer prompts are fed in chunks.</summary>
-    public int PrefillChunk { get; init; } = 512;
+    /// <summary>
+    /// Prompt tokens per forward call; longer prompts are fed in chunks. Null takes
+    /// <see cref="FalconModel.DefaultPrefillChunk"/>: 128 on the CPU, 512 on CUDA.
+    /// </summary>
+    public int? PrefillChunk { get; init; }
 }
 
 /// <summary>

@@ -9,7 +9,8 @@ public sealed record ConversationOptions
     /// <summary>Tokens the conversation can hold; null takes min(context length, 4096).</summary>
     public int? Capacity { get; init; }
 
-    public int PrefillChunk { get; init; } = 512;
+    /// <summary>Prompt tokens per forward call; null takes <see cref="FalconModel.DefaultPrefillChunk"/>.</summary>
+    public int? PrefillChunk { get; init; }
 
     /// <summary>A system message placed first, or null.</summary>
     public string? SystemPrompt { get; init; }
