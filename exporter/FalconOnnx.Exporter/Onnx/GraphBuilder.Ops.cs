@@ -70,6 +70,9 @@ public sealed partial class GraphBuilder
 
     public Value Shape(Value data) => Node1("Shape", [data]);
 
+    /// <summary>The number of elements, as an int64 scalar.</summary>
+    public Value Size(Value data) => Node1("Size", [data]);
+
     /// <summary>The size of one axis, as a 1-element int64 tensor.</summary>
     public Value ShapeOf(Value data, long axis) => Node1("Shape", [data], Attrs(("start", axis), ("end", axis + 1)));
 

@@ -32,6 +32,10 @@ public interface IAttentionCore
     /// <summary>True when present KV is written into the past buffer (allocated once at the maximum length).</summary>
     bool SharesKvBuffer { get; }
 
+    /// <summary>True when RoPE may use com.microsoft.RotaryEmbedding: the core needs ONNX Runtime's contrib
+    /// operators anyway, while the standard-operator core keeps the attention path standard ONNX.</summary>
+    bool FusedRope { get; }
+
     Value Build(GraphBuilder g, AttentionShape s, Value query, Value key, Value value, KvCache cache, AttentionContext context);
 }
 
@@ -41,14 +45,11 @@ public static class Attention
     public static Value Build(GraphBuilder g, IAttentionCore core, AttentionWeights w, AttentionShape s, Value x, KvCache cache, AttentionContext context)
     {
         var qkv = g.Split(Linear.Build(g, x, w.Qkv, w.QkvBias), -1, s.QueryWidth, s.KeyValueWidth, s.KeyValueWidth);
-        var query = Rotate(g, context.Rope, qkv[0], s.Heads, s.HeadDim);
-        var key = Rotate(g, context.Rope, qkv[1], s.KeyValueHeads, s.HeadDim);
+        var query = context.Rope.Apply(g, qkv[0], s.Heads, s.HeadDim);
+        var key = context.Rope.Apply(g, qkv[1], s.KeyValueHeads, s.HeadDim);
         var output = core.Build(g, s, query, key, qkv[2], cache, context);
         return Linear.Build(g, output, w.Output, w.OutputBias);
     }
-
-    private static Value Rotate(GraphBuilder g, Rope rope, Value x, int heads, int headDim)
-        => g.Reshape(rope.Apply(g, g.Reshape(x, 0, 0, heads, headDim), headDim), 0, 0, heads * headDim);
 
     /// <summary>
     /// The additive mask [batch, 1, seq, total]: 0 where a query may see a key (key position ≤ query position
@@ -80,6 +81,8 @@ public sealed class ConcatAttentionCore : IAttentionCore
 
     public bool SharesKvBuffer => false;
 
+    public bool FusedRope => false;
+
     public Value Build(GraphBuilder g, AttentionShape s, Value query, Value key, Value value, KvCache cache, AttentionContext context)
     {
         var presentKey = g.Output(g.Concat(2, cache.PastKey, Heads(g, key, s.KeyValueHeads, s.HeadDim)), cache.PresentKeyName);
@@ -110,6 +113,8 @@ public sealed class GroupQueryAttentionCore : IAttentionCore
     public string Name => "gqa";
 
     public bool SharesKvBuffer => true;
+
+    public bool FusedRope => true;
 
     public Value Build(GraphBuilder g, AttentionShape s, Value query, Value key, Value value, KvCache cache, AttentionContext context)
     {
