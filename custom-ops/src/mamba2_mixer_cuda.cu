@@ -81,19 +81,7 @@ struct Params {
   int inner, conv_dim, width, heads_per_group;
   int norm_mode;
   float epsilon, dt_min, dt_max;
-  const T* projected;
-  const float* conv_weight;
-  const float* conv_bias;
-  const float* dt_bias;
-  const float* a_log;
-  const float* d;
-  const float* norm_weight;
-  const int64_t* attention_mask;
-  const float* past_conv;
-  const float* past_recurrent;
-  T* y;
-  float* present_conv;
-  float* present_recurrent;
+  Mamba2Tensors<T> io;  // the call's inputs and outputs, activations in the device type
   // workspace
   float* xbc;        // [B][T][conv_dim], post-conv x|B|C (prefill)
   float2* steps;     // [B][T][H]: (dt, exp(dt * A)), dt masked and clamped (prefill)
@@ -109,25 +97,25 @@ __device__ __forceinline__ float softplus(float x) { return x > 20.0f ? x : log1
 
 template <typename T>
 __device__ __forceinline__ float token_mask(const Params<T>& p, int b, int t) {
-  return p.attention_mask[static_cast<long long>(b) * p.total + (p.total - p.tokens) + t] != 0 ? 1.0f : 0.0f;
+  return p.io.attention_mask[static_cast<long long>(b) * p.total + (p.total - p.tokens) + t] != 0 ? 1.0f : 0.0f;
 }
 
 // mask * clamp(softplus(dt_raw + dt_bias)); dt_max is +inf when there is no upper clamp.
 template <typename T>
 __device__ __forceinline__ float time_step(const Params<T>& p, int b, int t, int h) {
   const long long at = (static_cast<long long>(b) * p.tokens + t) * p.width + p.inner + p.conv_dim + h;
-  const float clamped = fminf(fmaxf(softplus(to_float(p.projected[at]) + p.dt_bias[h]), p.dt_min), p.dt_max);
+  const float clamped = fminf(fmaxf(softplus(to_float(p.io.projected[at]) + p.io.dt_bias[h]), p.dt_min), p.dt_max);
   return token_mask(p, b, t) * clamped;
 }
 
 template <typename T>
 __device__ __forceinline__ float raw_input(const Params<T>& p, int b, int t, int channel) {
-  return to_float(p.projected[(static_cast<long long>(b) * p.tokens + t) * p.width + p.inner + channel]);
+  return to_float(p.io.projected[(static_cast<long long>(b) * p.tokens + t) * p.width + p.inner + channel]);
 }
 
 template <typename T>
 __device__ __forceinline__ float past_conv_at(const Params<T>& p, int b, int channel, int column) {
-  return p.past_conv[(static_cast<long long>(b) * p.conv_dim + channel) * (p.conv_kernel - 1) + column];
+  return p.io.past_conv[(static_cast<long long>(b) * p.conv_dim + channel) * (p.conv_kernel - 1) + column];
 }
 
 // ---- prefill 1: causal conv + SiLU + mask for x|B|C, and dt, for kConvTokensPerBlock tokens ----
@@ -147,11 +135,11 @@ __global__ void conv_prefill_kernel(Params<T> p) {
     for (int j = 0; j < kMaxHistory; ++j) {
       const int tap = j - (kMaxHistory - history);  // weight index of slot j; negative = slot unused
       const int source = first - (kMaxHistory - j);  // the token slot j holds when the loop starts
-      weights[j] = tap >= 0 ? p.conv_weight[channel * p.conv_kernel + tap] : 0.0f;
+      weights[j] = tap >= 0 ? p.io.conv_weight[channel * p.conv_kernel + tap] : 0.0f;
       window[j] = tap < 0 ? 0.0f : source >= 0 ? raw_input(p, b, source, channel) : past_conv_at(p, b, channel, history + source);
     }
-    const float current_weight = p.conv_weight[channel * p.conv_kernel + history];
-    const float bias = p.conv_bias ? p.conv_bias[channel] : 0.0f;
+    const float current_weight = p.io.conv_weight[channel * p.conv_kernel + history];
+    const float bias = p.io.conv_bias ? p.io.conv_bias[channel] : 0.0f;
     constexpr int kBatch = 4;  // tokens whose loads are issued together
     for (int t0 = first; t0 < end; t0 += kBatch) {
       float raws[kBatch], masks[kBatch];
@@ -174,7 +162,7 @@ __global__ void conv_prefill_kernel(Params<T> p) {
     }
   } else if (channel < p.conv_dim + p.heads) {
     const int h = channel - p.conv_dim;
-    const float a = -expf(p.a_log[h]);
+    const float a = -expf(p.io.a_log[h]);
     for (int t = first; t < end; ++t) {
       const float dt = time_step(p, b, t, h);
       p.steps[(row0 + t) * p.heads + h] = make_float2(dt, expf(dt * a));
@@ -383,9 +371,9 @@ __global__ void scan_prefill_kernel(Params<T> p) {
 #pragma unroll
     for (int i = 0; i < kRowsPerThread; ++i) s[i] = 0.0f;
   } else {
-    load_state(p, o, p.segments > 1 ? slot : p.past_recurrent + state_offset(p, o), s);
+    load_state(p, o, p.segments > 1 ? slot : p.io.past_recurrent + state_offset(p, o), s);
   }
-  const float d = p.d[o.h];
+  const float d = p.io.d[o.h];
   float dt_sum = 0.0f;
   __syncthreads();  // the zeros are written before any copy lands
   stage_chunk_async<kWithOutput>(p, o, stage_at(shared, 0, block_rows, p.chunk), first, min(p.chunk, end - first));
@@ -408,7 +396,7 @@ __global__ void scan_prefill_kernel(Params<T> p) {
     }
   }
   if (kWithOutput) {
-    if (o.segment == p.segments - 1) store_state(p, o, p.present_recurrent + state_offset(p, o), s);
+    if (o.segment == p.segments - 1) store_state(p, o, p.io.present_recurrent + state_offset(p, o), s);
   } else {
     store_state(p, o, slot, s);
     if (o.split == 0 && o.column_base == 0 && o.tid == 0)
@@ -424,10 +412,10 @@ __global__ void carry_kernel(Params<T> p) {
   if (index >= static_cast<long long>(p.batch) * p.heads * per_head) return;
   const long long head_row = index / per_head, element = index % per_head;  // head_row = b * H + h
   const int h = static_cast<int>(head_row % p.heads);
-  const float a = -expf(p.a_log[h]);
+  const float a = -expf(p.io.a_log[h]);
   float* slots = p.segment_states + head_row * p.segments * per_head + element;
   const float* dt_sums = p.segment_dt_sums + head_row * p.segments;
-  float start = p.past_recurrent[index];
+  float start = p.io.past_recurrent[index];
   for (int k = 0; k + 1 < p.segments; ++k) {
     const float end_from_zero = slots[k * per_head];
     slots[k * per_head] = start;
@@ -444,8 +432,8 @@ __global__ void carry_kernel(Params<T> p) {
 template <typename T>
 __device__ __forceinline__ float conv_one_token(const Params<T>& p, int b, int channel, float mask) {
   const int history = p.conv_kernel - 1;
-  const float* w = p.conv_weight + static_cast<long long>(channel) * p.conv_kernel;
-  float acc = (p.conv_bias ? p.conv_bias[channel] : 0.0f) + w[history] * raw_input(p, b, 0, channel);
+  const float* w = p.io.conv_weight + static_cast<long long>(channel) * p.conv_kernel;
+  float acc = (p.io.conv_bias ? p.io.conv_bias[channel] : 0.0f) + w[history] * raw_input(p, b, 0, channel);
 #pragma unroll
   for (int k = 0; k < kMaxHistory; ++k)
     if (k < history) acc += w[k] * past_conv_at(p, b, channel, k);
@@ -468,11 +456,11 @@ __global__ void decode_kernel(Params<T> p) {
   float* step = partial + p.warps * kWarp;  // dt, decay
 
   float s[kRowsPerThread];
-  load_state(p, o, p.past_recurrent + state_offset(p, o), s);
+  load_state(p, o, p.io.past_recurrent + state_offset(p, o), s);
   if (o.tid == 0) {
     const float dt = time_step(p, o.b, 0, o.h);
     step[0] = dt;
-    step[1] = expf(dt * -expf(p.a_log[o.h]));
+    step[1] = expf(dt * -expf(p.io.a_log[o.h]));
   }
   const float mask = token_mask(p, o.b, 0);
   const int valid_rows = o.rows_end - o.block_first_row;
@@ -493,10 +481,10 @@ __global__ void decode_kernel(Params<T> p) {
   const int row_in_block = o.warp * kRowsPerThread;
   partial[o.warp * kWarp + o.lane] =
       state_step<true>(s, b_rows + row_in_block, c_rows + row_in_block, step[1], step[0] * xs[o.lane]);
-  store_state(p, o, p.present_recurrent + state_offset(p, o), s);
+  store_state(p, o, p.io.present_recurrent + state_offset(p, o), s);
   __syncthreads();
   if (o.warp == 0 && o.column_ok) {
-    float sum = o.split == 0 ? p.d[o.h] * xs[o.lane] : 0.0f;
+    float sum = o.split == 0 ? p.io.d[o.h] * xs[o.lane] : 0.0f;
     for (int w = 0; w < p.warps; ++w) sum += partial[w * kWarp + o.lane];
     y_partial_at(p, o.split, o.b, 0)[o.h * p.head_dim + o.column] = sum;
   }
@@ -534,8 +522,8 @@ __device__ __forceinline__ float norm_input(const Params<T>& p, long long row, i
 template <typename T>
 __device__ void gate_row(const Params<T>& p, long long row) {
   __shared__ float scratch[kDecodeGateThreads / kWarp];
-  const T* z = p.projected + row * p.width;
-  T* out = p.y + row * p.inner;
+  const T* z = p.io.projected + row * p.width;
+  T* out = p.io.y + row * p.inner;
   if (p.norm_mode == kNoNorm) {
     for (int i = threadIdx.x; i < p.inner; i += blockDim.x) out[i] = from_float<T>(y_sum(p, row, i) * silu(to_float(z[i])));
     return;
@@ -560,7 +548,7 @@ __device__ void gate_row(const Params<T>& p, long long row) {
     }
     const float scale = 1.0f / sqrtf(block_sum(squares, scratch) / group_width + p.epsilon);
     auto write = [&](int i, float v) {
-      const float normed = v * scale * p.norm_weight[i];
+      const float normed = v * scale * p.io.norm_weight[i];
       out[i] = from_float<T>(p.norm_mode == kNormThenGate ? normed * silu(to_float(z[i])) : normed);
     };
 #pragma unroll
@@ -585,7 +573,7 @@ __device__ void update_conv_state(const Params<T>& p, long long index) {
     const int source = p.tokens - history + j;
     next[j] = j >= history ? 0.0f : source >= 0 ? raw_input(p, b, source, channel) : past_conv_at(p, b, channel, j + p.tokens);
   }
-  float* present = p.present_conv + index * history;
+  float* present = p.io.present_conv + index * history;
 #pragma unroll
   for (int j = 0; j < kMaxHistory; ++j)
     if (j < history) present[j] = next[j];
@@ -741,19 +729,7 @@ Params<D> make_params(const Mamba2Shape& s, const Mamba2Tensors<T>& t, const Lau
   p.epsilon = s.epsilon;
   p.dt_min = s.dt_min;
   p.dt_max = s.dt_max > 0.0f ? s.dt_max : std::numeric_limits<float>::infinity();
-  p.projected = reinterpret_cast<const D*>(t.projected);
-  p.conv_weight = t.conv_weight;
-  p.conv_bias = t.conv_bias;
-  p.dt_bias = t.dt_bias;
-  p.a_log = t.a_log;
-  p.d = t.d;
-  p.norm_weight = t.norm_weight;
-  p.attention_mask = t.attention_mask;
-  p.past_conv = t.past_conv;
-  p.past_recurrent = t.past_recurrent;
-  p.y = reinterpret_cast<D*>(t.y);
-  p.present_conv = t.present_conv;
-  p.present_recurrent = t.present_recurrent;
+  p.io = with_activation_type<D>(t);
   char* next = static_cast<char*>(workspace);
   p.xbc = plan.xbc_bytes ? reinterpret_cast<float*>(next) : nullptr;
   next += plan.xbc_bytes;
