@@ -83,6 +83,12 @@ public sealed class FalconModel : IDisposable
             EnableMemoryPattern = options.MemoryPattern,
             LogId = "falcon-onnx",
         };
+        if (options.ProfilePrefix is { } prefix)
+        {
+            // The prefix first: setting EnableProfiling hands ONNX Runtime the prefix set at that moment.
+            sessionOptions.ProfileOutputPathPrefix = prefix;
+            sessionOptions.EnableProfiling = true;
+        }
         foreach (var (key, value) in options.SessionConfig) sessionOptions.AddSessionConfigEntry(key, value);
         return sessionOptions;
     }
@@ -135,6 +141,16 @@ public sealed class FalconModel : IDisposable
     /// there): fewer, larger calls keep the device busy.
     /// </summary>
     public static int DefaultPrefillChunk(ExecutionProvider provider) => provider == ExecutionProvider.Cuda ? 512 : 128;
+
+    /// <summary>
+    /// Stops recording operator calls and returns the path of the trace file ONNX Runtime wrote (a model loaded with
+    /// <see cref="FalconModelOptions.ProfilePrefix"/>).
+    /// </summary>
+    public string EndProfiling()
+    {
+        if (Options.ProfilePrefix is null) throw new InvalidOperationException("this model was loaded without FalconModelOptions.ProfilePrefix");
+        return Session.EndProfiling();
+    }
 
     public void Dispose() => Session.Dispose();
 }

@@ -47,4 +47,10 @@ public sealed record FalconModelOptions
 
     /// <summary>Path of the custom-operator library; null takes the manifest's file from the model folder.</summary>
     public string? CustomOpsLibrary { get; init; }
+
+    /// <summary>
+    /// When set, ONNX Runtime records every operator call of the session (a Chrome trace JSON file whose name starts
+    /// with this prefix); <see cref="FalconModel.EndProfiling"/> writes it. Costs a few percent of speed.
+    /// </summary>
+    public string? ProfilePrefix { get; init; }
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using FalconOnnx.Runtime;
+using FalconOnnx.Runtime.Diagnostics;
 using FalconOnnx.Runtime.Generation;
 using Microsoft.ML.OnnxRuntime;
 using Spectre.Console;
@@ -24,54 +25,121 @@ public static class BenchCommand
         var runs = new Option<int>("--runs") { Description = "Measured runs (the best is reported) after one warm-up", DefaultValueFactory = _ => 3 };
         var bare = new Option<bool>("--bare") { Description = "Also time a bare ONNX Runtime loop on the same model" };
         var chunk = new Option<int?>("--prefill-chunk") { Description = "Prompt tokens per forward call [default: 128 on the CPU, 512 on CUDA]" };
-        var command = new Command("bench", "Measure prefill and decode speed of an exported folder") { folder, promptTokens, newTokens, depth, runs, bare, chunk };
+        var profile = new Option<string?>("--profile") { Description = "After the timed runs, profile one more run with ONNX Runtime's profiler: print each operator type's share of prefill and decode, and keep the trace (Chrome trace JSON) at this path" };
+        var command = new Command("bench", "Measure prefill and decode speed of an exported folder") { folder, promptTokens, newTokens, depth, runs, bare, chunk, profile };
         load.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, cancellation =>
         {
             int prompt = parse.GetValue(promptTokens), decode = parse.GetValue(newTokens), context = parse.GetValue(depth);
             if (prompt < 1 || decode < 1 || context < 0) throw new FalconModelException("--prompt-tokens and --new-tokens must be >= 1, --depth >= 0");
             var console = ExportCommand.Console(parse.InvocationConfiguration.Output);
-            var clock = Stopwatch.StartNew();
-            using var model = load.Load(parse, parse.GetValue(folder)!);
-            double loadSeconds = clock.Elapsed.TotalSeconds;
-            int capacity = context + prompt + decode + 1;
+            string? profilePath = parse.GetValue(profile), profilePrefix = profilePath is null ? null : ProfilePrefix(profilePath);
             var random = new Random(42);
-            int vocab = model.Dimensions.VocabSize;
-            int[] Tokens(int count) => Enumerable.Range(0, count).Select(_ => random.Next(Math.Min(16, vocab - 1), vocab)).ToArray();
-            var history = Tokens(context);
-            var promptIds = Tokens(prompt);
-
-            using var generator = new Generator(model, new GeneratorOptions { Capacity = capacity, PrefillChunk = parse.GetValue(chunk) });
             var options = GenerationOptions.Greedy with { MaxNewTokens = decode, StopTokens = [] };
-            Measurement? best = null;
-            for (int run = 0; run <= parse.GetValue(runs); run++)
+            int capacity = context + prompt + decode + 1;
+            int[] history, promptIds;
+            var clock = Stopwatch.StartNew();
+            using (var model = load.Load(parse, parse.GetValue(folder)!))
             {
-                cancellation.ThrowIfCancellationRequested();
-                var measurement = Measure(generator, history, promptIds, options, cancellation);
-                if (run > 0 && (best is null || measurement.DecodeSeconds < best.DecodeSeconds)) best = measurement;
+                double loadSeconds = clock.Elapsed.TotalSeconds;
+                int vocab = model.Dimensions.VocabSize;
+                int[] Tokens(int count) => Enumerable.Range(0, count).Select(_ => random.Next(Math.Min(16, vocab - 1), vocab)).ToArray();
+                history = Tokens(context);
+                promptIds = Tokens(prompt);
+
+                using var generator = new Generator(model, new GeneratorOptions { Capacity = capacity, PrefillChunk = parse.GetValue(chunk) });
+                Measurement? best = null;
+                for (int run = 0; run <= parse.GetValue(runs); run++)
+                {
+                    cancellation.ThrowIfCancellationRequested();
+                    var measurement = Measure(generator, history, promptIds, options, cancellation);
+                    if (run > 0 && (best is null || measurement.DecodeSeconds < best.DecodeSeconds)) best = measurement;
+                }
+                var m = best!;
+                var table = new Table().AddColumns("measure", "value");
+                InspectCommand.AddRow(table, "model", $"{model.Manifest.Dimensions.NumLayers} layers, hidden {model.Dimensions.HiddenSize}, {model.Manifest.Options.Precision}, ssm {model.Manifest.Options.Ssm}, attention {model.Manifest.Graph.Attention}");
+                InspectCommand.AddRow(table, "machine", $"{Environment.ProcessorCount} logical cores, threads {(load.Threads(parse) == 0 ? "auto" : load.Threads(parse).ToString())}");
+                InspectCommand.AddRow(table, "load", $"{loadSeconds:0.00} s");
+                InspectCommand.AddRow(table, "prefill", $"{prompt} tokens at depth {context}: {prompt / m.PrefillSeconds:0.0} tokens/s");
+                InspectCommand.AddRow(table, "prefill chunk", $"{generator.State.MaxChunk} tokens per call");
+                InspectCommand.AddRow(table, "time to first token", $"{m.FirstTokenSeconds * 1000:0.0} ms");
+                InspectCommand.AddRow(table, "decode", $"{decode} tokens: {decode / m.DecodeSeconds:0.00} tokens/s ({m.DecodeSeconds / decode * 1000:0.00} ms/token)");
+                InspectCommand.AddRow(table, "managed bytes per decoded token", $"{m.ManagedBytesPerToken}");
+                InspectCommand.AddRow(table, "peak working set", CommandRunner.Size(Process.GetCurrentProcess().PeakWorkingSet64));
+                if (parse.GetValue(bare))
+                {
+                    double bareSeconds = BareLoop.DecodeSeconds(model, history.Concat(promptIds).ToArray(), decode, parse.GetValue(runs), cancellation);
+                    double overhead = (m.DecodeSeconds - bareSeconds) / m.DecodeSeconds;
+                    InspectCommand.AddRow(table, "bare ONNX Runtime decode", $"{decode / bareSeconds:0.00} tokens/s ({bareSeconds / decode * 1000:0.00} ms/token)");
+                    InspectCommand.AddRow(table, "runtime overhead per decode step", $"{overhead * 100:0.0} % ({(m.DecodeSeconds - bareSeconds) / decode * 1e6:0} µs)");
+                }
+                console.Write(table);
             }
-            var m = best!;
-            var table = new Table().AddColumns("measure", "value");
-            InspectCommand.AddRow(table, "model", $"{model.Manifest.Dimensions.NumLayers} layers, hidden {model.Dimensions.HiddenSize}, {model.Manifest.Options.Precision}, ssm {model.Manifest.Options.Ssm}, attention {model.Manifest.Graph.Attention}");
-            InspectCommand.AddRow(table, "machine", $"{Environment.ProcessorCount} logical cores, threads {(load.Threads(parse) == 0 ? "auto" : load.Threads(parse).ToString())}");
-            InspectCommand.AddRow(table, "load", $"{loadSeconds:0.00} s");
-            InspectCommand.AddRow(table, "prefill", $"{prompt} tokens at depth {context}: {prompt / m.PrefillSeconds:0.0} tokens/s");
-            InspectCommand.AddRow(table, "prefill chunk", $"{generator.State.MaxChunk} tokens per call");
-            InspectCommand.AddRow(table, "time to first token", $"{m.FirstTokenSeconds * 1000:0.0} ms");
-            InspectCommand.AddRow(table, "decode", $"{decode} tokens: {decode / m.DecodeSeconds:0.00} tokens/s ({m.DecodeSeconds / decode * 1000:0.00} ms/token)");
-            InspectCommand.AddRow(table, "managed bytes per decoded token", $"{m.ManagedBytesPerToken}");
-            InspectCommand.AddRow(table, "peak working set", CommandRunner.Size(Process.GetCurrentProcess().PeakWorkingSet64));
-            if (parse.GetValue(bare))
-            {
-                double bareSeconds = BareLoop.DecodeSeconds(model, history.Concat(promptIds).ToArray(), decode, parse.GetValue(runs), cancellation);
-                double overhead = (m.DecodeSeconds - bareSeconds) / m.DecodeSeconds;
-                InspectCommand.AddRow(table, "bare ONNX Runtime decode", $"{decode / bareSeconds:0.00} tokens/s ({bareSeconds / decode * 1000:0.00} ms/token)");
-                InspectCommand.AddRow(table, "runtime overhead per decode step", $"{overhead * 100:0.0} % ({(m.DecodeSeconds - bareSeconds) / decode * 1e6:0} µs)");
-            }
-            console.Write(table);
+            if (profilePath is not null)
+                Profile(console, () => load.Load(parse, parse.GetValue(folder)!, profilePrefix), profilePath, capacity, parse.GetValue(chunk), history, promptIds, options, cancellation);
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    private static string ProfilePrefix(string profilePath)
+    {
+        string directory = Path.GetDirectoryName(Path.GetFullPath(profilePath))!;
+        if (!Directory.Exists(directory)) throw new FalconModelException($"--profile {profilePath}: folder {directory} does not exist");
+        return Path.Combine(directory, $".{Path.GetFileName(profilePath)}.{Environment.ProcessId}");
+    }
+
+    /// <summary>
+    /// One run of the measured work with ONNX Runtime's profiler on, in a session of its own so that the profiler's
+    /// cost stays out of the timed runs; prints where the prefill and decode calls spent their time, by operator type.
+    /// </summary>
+    private static void Profile(IAnsiConsole console, Func<FalconModel> load, string profilePath, int capacity, int? chunk,
+        int[] history, int[] prompt, GenerationOptions options, CancellationToken cancellation)
+    {
+        string trace;
+        long promptFrom = 0, decodeFrom = 0, end = 0;
+        using (var model = load())
+        using (var generator = new Generator(model, new GeneratorOptions { Capacity = capacity, PrefillChunk = chunk }))
+        {
+            // The first pass warms the session up (arena growth, first-call kernel setup); the second is the one read.
+            for (int pass = 0; pass < 2; pass++)
+            {
+                generator.Reset();
+                if (history.Length > 0) generator.Append(history, cancellation);
+                promptFrom = generator.State.Calls;
+                generator.Append(prompt, cancellation);
+                decodeFrom = generator.State.Calls;
+                foreach (var _ in generator.Generate(options, cancellation)) { }
+                end = generator.State.Calls;
+            }
+            trace = model.EndProfiling();
+        }
+        File.Move(trace, profilePath, overwrite: true);
+        var runs = OperatorProfile.Read(profilePath);
+        if (runs.Count < end) throw new FalconModelException($"{profilePath}: the trace holds {runs.Count} forward calls, {end} were made");
+        var prefill = OperatorProfileSummary.Of(runs.Take((int)decodeFrom).Skip((int)promptFrom).ToList());
+        var decode = OperatorProfileSummary.Of(runs.Take((int)end).Skip((int)decodeFrom).ToList());
+        console.Write(ProfileTable($"prefill of {prompt.Length} tokens in {prefill.Runs} calls, time per token", prefill, prompt.Length));
+        console.Write(ProfileTable($"decode, {decode.Runs} steps, time per step", decode, decode.Runs));
+        console.WriteLine("Shares are of the summed kernel time; the profiler itself lengthens each forward call by a few µs per kernel.");
+        console.WriteLine($"trace: {profilePath}");
+    }
+
+    private static Table ProfileTable(string title, OperatorProfileSummary summary, int per)
+    {
+        var table = new Table { Title = new TableTitle(title) }.AddColumns("operator", "calls per forward call", "µs", "share");
+        int runs = Math.Max(1, summary.Runs);
+        per = Math.Max(1, per);
+        double kernels = Math.Max(summary.KernelMicroseconds, 1e-9);
+        void Row(string name, double? calls, double microseconds, bool share = true) =>
+            table.AddRow(Markup.Escape(name), calls is { } c ? $"{c / runs:0.##}" : "", $"{microseconds / per:0.0}", share ? $"{100 * microseconds / kernels:0.0} %" : "");
+        const int shown = 12;
+        foreach (var op in summary.Operators.Take(shown)) Row(op.Operator, op.Calls, op.Microseconds);
+        var rest = summary.Operators.Skip(shown).ToList();
+        if (rest.Count > 0) Row($"{rest.Count} other operator types", rest.Sum(o => o.Calls), rest.Sum(o => o.Microseconds));
+        Row("all kernels", summary.Operators.Sum(o => o.Calls), summary.KernelMicroseconds);
+        Row("forward call (profiled)", null, summary.RunMicroseconds, share: false);
+        return table;
     }
 
     private sealed record Measurement(double PrefillSeconds, double FirstTokenSeconds, double DecodeSeconds, long ManagedBytesPerToken);

@@ -20,8 +20,9 @@ internal sealed class ModelLoadOptions
 
     public int Threads(ParseResult parse) => parse.GetValue(_threads);
 
-    public FalconModel Load(ParseResult parse, string folder) => FalconModel.Load(folder, new FalconModelOptions
+    public FalconModel Load(ParseResult parse, string folder, string? profilePrefix = null) => FalconModel.Load(folder, new FalconModelOptions
     {
+        ProfilePrefix = profilePrefix,
         ExecutionProvider = parse.GetValue(_ep) == "cuda" ? ExecutionProvider.Cuda : ExecutionProvider.Cpu,
         DeviceId = parse.GetValue(_device),
         IntraOpThreads = parse.GetValue(_threads),

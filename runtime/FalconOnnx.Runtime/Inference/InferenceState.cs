@@ -130,6 +130,9 @@ public sealed class InferenceState : IDisposable
     /// <summary>Positions filled so far (the same for every row; left padding counts).</summary>
     public int Length { get; private set; }
 
+    /// <summary>Forward calls made through this state so far (prefill chunks and decode steps; not cleared by <see cref="Reset"/>).</summary>
+    public long Calls { get; private set; }
+
     /// <summary>Tokens per row that a prefill call carries at most (longer prompts are fed in chunks).</summary>
     public int MaxChunk => _maxChunk;
 
@@ -202,6 +205,7 @@ public sealed class InferenceState : IDisposable
         if (zeroPast) BindPastStates(fromZeros: true);
 
         _session.RunWithBinding(_runOptions, _binding);
+        Calls++;
         if (zeroPast)
         {
             BindPastStates(fromZeros: false);
