@@ -1,3 +1,4 @@
+using FalconOnnx.Export;
 using LLama.Native;
 
 namespace FalconOnnx.Benchmarks;
@@ -23,6 +24,11 @@ public sealed record BenchmarkOptions
     public GGMLType PeerKeyValueType { get; init; } = GGMLType.GGML_TYPE_F32;
     /// <summary>llama.cpp's flash attention in the race; null is its default (auto).</summary>
     public bool? PeerFlashAttention { get; init; }
+    /// <summary>
+    /// Our Mamba-2 lowering: FalconOnnx's fused operator by default (our runtime's fastest path on the CPU), or ONNX
+    /// Runtime's contrib operators (ort), the portable default of <c>falcon-onnx export</c>.
+    /// </summary>
+    public SsmLowering OursSsm { get; init; } = SsmLowering.Custom;
     /// <summary>Rebuild the checkpoint, exports and GGUF files even when the work folder has them.</summary>
     public bool Fresh { get; init; }
 

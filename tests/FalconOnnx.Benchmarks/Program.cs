@@ -1,6 +1,7 @@
 using System.CommandLine;
 using FalconOnnx.Benchmarks;
 using FalconOnnx.Benchmarks.Report;
+using FalconOnnx.Export;
 using LLama.Native;
 
 var size = new Option<string>("--size") { Description = "Synthesis preset whose real shape is raced (0.5b, 1.5b-deep, ...)", DefaultValueFactory = _ => "0.5b" };
@@ -14,11 +15,12 @@ var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt le
 var decodeSteps = new Option<int>("--decode-tokens") { Description = "Greedy decode steps", DefaultValueFactory = _ => 128 };
 var peerKv = new Option<string>("--peer-kv") { Description = "llama.cpp's KV cache type: f32 (like ours) or f16 (llama.cpp's default)", DefaultValueFactory = _ => "f32" };
 var peerFlash = new Option<string>("--peer-flash-attention") { Description = "llama.cpp's flash attention in the race: auto (its default), on or off", DefaultValueFactory = _ => "auto" };
+var ssm = new Option<string>("--ssm") { Description = "Our Mamba-2 lowering: custom (FalconOnnx's fused operator), ort (ONNX Runtime's contrib operators, the exporter's portable default) or onnx (standard operators)", DefaultValueFactory = _ => "custom" };
 var fresh = new Option<bool>("--fresh") { Description = "Rebuild the checkpoint, exports and GGUF files" };
 
 var root = new RootCommand("Races FalconOnnx.Runtime against llama.cpp (LLamaSharp) on the same synthetic Falcon-H1 weights: prefill and decode speed, logit agreement, share of the memory-bandwidth ceiling.")
 {
-    size, threads, precisions, depths, output, work, runs, promptTokens, decodeSteps, peerKv, peerFlash, fresh,
+    size, threads, precisions, depths, output, work, runs, promptTokens, decodeSteps, peerKv, peerFlash, ssm, fresh,
 };
 root.SetAction(parse =>
 {
@@ -47,6 +49,7 @@ root.SetAction(parse =>
             "off" => false,
             var other => throw new ArgumentException($"--peer-flash-attention: '{other}' is not auto, on or off"),
         },
+        OursSsm = ExportOptions.ParseSsm(parse.GetValue(ssm)!),
         Fresh = parse.GetValue(fresh),
     };
     if (options.Depths.Count == 0 || options.Depths.Any(d => d < 0)) throw new ArgumentException("--depths: give one or more depths >= 0");

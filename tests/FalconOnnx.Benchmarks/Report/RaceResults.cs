@@ -18,7 +18,7 @@ public sealed record LogitAgreement(string Pair, int PromptTokens, double MaxAbs
 /// <summary>The machine and the conditions of the run.</summary>
 public sealed record MachineDescription(
     string Cpu, int LogicalCores, int Threads, double BandwidthGigabytesPerSecond, string BandwidthMeasurements, string LoadBefore, string LoadAfter,
-    string Runtime, string OnnxRuntime, string LlamaCppBuild, string LlamaCppSystemInfo, string PeerSettings);
+    string Runtime, string OnnxRuntime, string OursSettings, string LlamaCppBuild, string LlamaCppSystemInfo, string PeerSettings);
 
 /// <summary>Everything one run produced.</summary>
 public sealed record RaceResults(

@@ -59,6 +59,7 @@ public static class ResultsTable
         text.AppendLine($"- Memory read bandwidth ({m.Threads} threads, 1 GiB streaming sum, best of 5 passes): {F(m.BandwidthGigabytesPerSecond, 2)} GB/s, the better of {m.BandwidthMeasurements}");
         text.AppendLine($"- Load average before / after: {m.LoadBefore} / {m.LoadAfter} (other processes may have been running)");
         text.AppendLine($"- {m.Runtime}; ONNX Runtime {m.OnnxRuntime}");
+        text.AppendLine($"- ours: {m.OursSettings}");
         text.AppendLine($"- llama.cpp: {m.LlamaCppBuild}; {m.PeerSettings}");
         text.AppendLine($"- llama.cpp system info: `{m.LlamaCppSystemInfo}`");
         text.AppendLine();
