@@ -29,6 +29,11 @@ public sealed record BenchmarkOptions
     /// Runtime's contrib operators (ort), the portable default of <c>falcon-onnx export</c>.
     /// </summary>
     public SsmLowering OursSsm { get; init; } = SsmLowering.Custom;
+    /// <summary>
+    /// Our exports return the last position's logits only, like llama.cpp, which computes logits for the last token of
+    /// a prompt batch; false races exports with logits for every position (the exporter's default).
+    /// </summary>
+    public bool OursLastPositionLogits { get; init; } = true;
     /// <summary>Rebuild the checkpoint, exports and GGUF files even when the work folder has them.</summary>
     public bool Fresh { get; init; }
 

@@ -105,7 +105,7 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
             OnnxRuntime: typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version?.ToString() ?? "?",
             LlamaCppBuild: $"LLamaSharp {LlamaCppLibrary.LLamaSharpVersion} with LLamaSharp.Backend.Cpu, native library {string.Join("; ", LlamaCppLibrary.LoadedLibraries)}",
             LlamaCppSystemInfo: LlamaCppLibrary.SystemInfo,
-            OursSettings: $"ssm {ExportOptions.Name(options.OursSsm)}{(options.OursSsm == SsmLowering.Custom ? " (FalconOnnx's fused Mamba2Mixer operator)" : "")}, FalconOnnx.Runtime defaults (prefill chunk {FalconOnnx.Runtime.FalconModel.DefaultPrefillChunk(FalconOnnx.Runtime.ExecutionProvider.Cpu)})",
+            OursSettings: $"exports with --ssm {ExportOptions.Name(options.OursSsm)}{(options.OursSsm == SsmLowering.Custom ? " (FalconOnnx's fused Mamba2Mixer operator)" : "")} --logits {(options.OursLastPositionLogits ? "last" : "all")}, FalconOnnx.Runtime defaults (prefill chunk {FalconOnnx.Runtime.FalconModel.DefaultPrefillChunk(FalconOnnx.Runtime.ExecutionProvider.Cpu)})",
             PeerSettings: $"KV cache {options.PeerKeyValueType.ToString().Replace("GGML_TYPE_", "")}, flash attention {LlamaCppRaceEngine.FlashAttentionName(options.PeerFlashAttention)}, n_batch = n_ubatch = {RaceProtocol.PrefillChunk}");
         return new RaceResults(preset.Name, options.PromptTokens, options.DecodeSteps, options.Runs, machine, rows, agreements, peerFiles, _notes);
     }
@@ -152,8 +152,11 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
         BytesPerToken.RecurrentStateBytes(config));
 
     private string Export(string checkpoint, PrecisionPair pair, CancellationToken cancellationToken) =>
-        Step($"our {pair.OursLabel} export (ssm {ExportOptions.Name(options.OursSsm)})", Path.Combine(options.WorkFolder, $"{options.Size}-onnx-{pair.OursLabel}-ssm-{ExportOptions.Name(options.OursSsm)}"),
-            path => FalconH1Exporter.Export(checkpoint, path, pair.OursExport! with { Force = true, Ssm = options.OursSsm }, cancellationToken: cancellationToken));
+        Step($"our {pair.OursLabel} export ({OursExportName})", Path.Combine(options.WorkFolder, $"{options.Size}-onnx-{pair.OursLabel}-{OursExportName.Replace(", ", "-").Replace(' ', '-')}"),
+            path => FalconH1Exporter.Export(checkpoint, path, pair.OursExport! with { Force = true, Ssm = options.OursSsm, LastPositionLogits = options.OursLastPositionLogits },
+                cancellationToken: cancellationToken));
+
+    private string OursExportName => $"ssm {ExportOptions.Name(options.OursSsm)}, logits {(options.OursLastPositionLogits ? "last" : "all")}";
 
     private void Quantize(string source, string destination, LLamaFtype fileType)
     {

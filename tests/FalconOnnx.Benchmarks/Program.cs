@@ -16,11 +16,13 @@ var decodeSteps = new Option<int>("--decode-tokens") { Description = "Greedy dec
 var peerKv = new Option<string>("--peer-kv") { Description = "llama.cpp's KV cache type: f32 (like ours) or f16 (llama.cpp's default)", DefaultValueFactory = _ => "f32" };
 var peerFlash = new Option<string>("--peer-flash-attention") { Description = "llama.cpp's flash attention in the race: auto (its default), on or off", DefaultValueFactory = _ => "auto" };
 var ssm = new Option<string>("--ssm") { Description = "Our Mamba-2 lowering: custom (FalconOnnx's fused operator), ort (ONNX Runtime's contrib operators, the exporter's portable default) or onnx (standard operators)", DefaultValueFactory = _ => "custom" };
+var logits = new Option<string>("--logits") { Description = "Our exports' logits: last (the last position, as llama.cpp computes them for a prompt) or all (every position, the exporter's default)", DefaultValueFactory = _ => "last" };
+logits.AcceptOnlyFromAmong("last", "all");
 var fresh = new Option<bool>("--fresh") { Description = "Rebuild the checkpoint, exports and GGUF files" };
 
 var root = new RootCommand("Races FalconOnnx.Runtime against llama.cpp (LLamaSharp) on the same synthetic Falcon-H1 weights: prefill and decode speed, logit agreement, share of the memory-bandwidth ceiling.")
 {
-    size, threads, precisions, depths, output, work, runs, promptTokens, decodeSteps, peerKv, peerFlash, ssm, fresh,
+    size, threads, precisions, depths, output, work, runs, promptTokens, decodeSteps, peerKv, peerFlash, ssm, logits, fresh,
 };
 root.SetAction(parse =>
 {
@@ -50,6 +52,7 @@ root.SetAction(parse =>
             var other => throw new ArgumentException($"--peer-flash-attention: '{other}' is not auto, on or off"),
         },
         OursSsm = ExportOptions.ParseSsm(parse.GetValue(ssm)!),
+        OursLastPositionLogits = parse.GetValue(logits) == "last",
         Fresh = parse.GetValue(fresh),
     };
     if (options.Depths.Count == 0 || options.Depths.Any(d => d < 0)) throw new ArgumentException("--depths: give one or more depths >= 0");

@@ -22,9 +22,11 @@ public static class ExportCommand
         var zeroPoints = new Option<bool>("--zero-points") { Description = "Asymmetric quantization (a zero point per block) instead of symmetric" };
         var accuracy = new Option<int>("--accuracy-level") { Description = "MatMulNBits accuracy_level (4: int8 activations on the CPU, fastest; 1: fp32, which with 8-bit weights takes ONNX Runtime's slow dequantize-every-call path on the CPU)", DefaultValueFactory = _ => 4 };
         var tensorPrecision = new Option<string[]>("--tensor-precision") { Description = "Override per weight, pattern=precision, e.g. '*.mamba.in_proj.weight=int8' (repeatable)" };
+        var logits = new Option<string>("--logits") { Description = "Logits output: all (every new position; eval needs them) or last (the last position only: faster prefill and less memory; generation in our runtime and onnxruntime-genai needs no more)", DefaultValueFactory = _ => "all" };
+        logits.AcceptOnlyFromAmong("all", "last");
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder" };
         var modelId = new Option<string?>("--model-id") { Description = "The released checkpoint the input is (Hugging Face repo id, see models.json); its config is checked against it. Default: config.json's _name_or_path" };
-        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder") { input, output, ssm, attention, precision, ep, blockSize, zeroPoints, accuracy, tensorPrecision, force, modelId };
+        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder") { input, output, ssm, attention, precision, ep, blockSize, zeroPoints, accuracy, tensorPrecision, logits, force, modelId };
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, cancellation =>
         {
             var options = new ExportOptions
@@ -36,6 +38,7 @@ public static class ExportCommand
                 Target = parse.GetValue(ep) == "cuda" ? ExecutionTarget.Cuda : ExecutionTarget.Cpu,
                 Quantization = new QuantizationSettings(parse.GetValue(blockSize), !parse.GetValue(zeroPoints), parse.GetValue(accuracy)),
                 TensorPrecisions = parse.GetValue(tensorPrecision) ?? [],
+                LastPositionLogits = parse.GetValue(logits) == "last",
                 ModelId = parse.GetValue(modelId),
             };
             // Before the progress display starts, so the lines stay whole on a terminal.

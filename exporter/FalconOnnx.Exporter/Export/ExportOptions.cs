@@ -39,6 +39,13 @@ public sealed record ExportOptions
     /// <summary>CUDA's GroupQueryAttention has float16 and bfloat16 kernels only.</summary>
     private bool GqaLacksKernels => Target == ExecutionTarget.Cuda && Precision is not (Precision.Fp16 or Precision.Bf16);
 
+    /// <summary>
+    /// Logits of the last position only, [batch, 1, vocab], instead of every new position: a prefill call then runs
+    /// lm_head once instead of once per prompt token and holds one row of logits. Generation (our runtime and
+    /// onnxruntime-genai) needs no more; teacher-forced evaluation (<c>falcon-onnx eval</c>) needs every position.
+    /// </summary>
+    public bool LastPositionLogits { get; init; }
+
     /// <summary>Replace an existing output folder.</summary>
     public bool Force { get; init; }
 

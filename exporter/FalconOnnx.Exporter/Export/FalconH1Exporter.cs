@@ -55,7 +55,8 @@ public static class FalconH1Exporter
             Precision.Bf16 => ElementType.BFloat16,
             _ => ElementType.Float,
         };
-        var graph = FalconH1Graph.Build(checkpoint, core, attention, g => weights = new FalconH1Weights(g, checkpoint, policy, options.Quantization, compute), compute);
+        var graph = FalconH1Graph.Build(checkpoint, core, attention, g => weights = new FalconH1Weights(g, checkpoint, policy, options.Quantization, compute), compute,
+            options.LastPositionLogits);
         progress?.Invoke(new ExportProgress("weights", null, 0, graph.Initializers.Count, 0, 0));
         OnnxModelWriter.Write(graph, folder.Staging, ModelFileName, DataFileName,
             new Dictionary<string, string> { ["falcon_onnx.abi_version"] = ModelManifest.CurrentAbiVersion.ToString() },
@@ -114,7 +115,7 @@ public static class FalconH1Exporter
             DataFile = hasData ? DataFileName : null,
             IrVersion = OnnxModelWriter.IrVersion,
             Opsets = graph.OpsetImports.ToDictionary(o => o.Key == "" ? "ai.onnx" : o.Key, o => o.Value),
-            Logits = "all",
+            Logits = options.LastPositionLogits ? "last" : "all",
             KvDtype = kvDtype,
             StateDtype = "float32",
             Attention = attention.Name,

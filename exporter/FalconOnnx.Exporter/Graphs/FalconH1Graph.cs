@@ -15,8 +15,10 @@ public static class FalconH1Graph
     /// <param name="weights">Makes the initializers in the precision the export asks for.</param>
     /// <param name="compute">Activations and KV cache: float32, or float16/bfloat16 for CUDA exports. Mamba-2
     /// states and logits are float32 whatever it is.</param>
+    /// <param name="lastPositionLogits">Logits [batch, 1, vocab] of the last position (rows are left-padded, so it is
+    /// every row's last token) instead of [batch, sequence, vocab].</param>
     public static GraphBuilder Build(Checkpoint checkpoint, IMamba2Core mamba, IAttentionCore attentionCore, Func<GraphBuilder, FalconH1Weights> weights,
-        ElementType compute = ElementType.Float)
+        ElementType compute = ElementType.Float, bool lastPositionLogits = false)
     {
         var c = checkpoint.Config;
         var g = new GraphBuilder("main");
@@ -48,9 +50,12 @@ public static class FalconH1Graph
             h = g.Add(h, g.Add(m, a));
             h = g.Add(h, SwiGlu.Build(g, w.FeedForward(i), RmsNorm.Build(g, h, w.PreFeedForwardNorm(i), c.RmsNormEps, compute), c.IntermediateSize));
         }
+        if (lastPositionLogits) h = g.Slice(h, axis: 1, start: -1, end: long.MaxValue);
         var logits = Linear.Build(g, RmsNorm.Build(g, h, w.FinalNorm(), c.RmsNormEps, compute), w.LmHead(), null);
         if (compute != ElementType.Float) logits = g.Cast(logits, ElementType.Float);
-        g.ListOutputFirst(g.Output(logits, "logits", ElementType.Float, "batch_size", "sequence_length", c.VocabSize));
+        g.ListOutputFirst(lastPositionLogits
+            ? g.Output(logits, "logits", ElementType.Float, "batch_size", 1, c.VocabSize)
+            : g.Output(logits, "logits", ElementType.Float, "batch_size", "sequence_length", c.VocabSize));
         AnnotatePresentOutputs(g, c, attentionCore.SharesKvBuffer, compute);
         return g;
     }

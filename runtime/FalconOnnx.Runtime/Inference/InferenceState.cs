@@ -168,7 +168,7 @@ public sealed class InferenceState : IDisposable
     /// </summary>
     public ReadOnlySpan<float> ForwardEveryPosition(ReadOnlySpan<long> ids, ReadOnlySpan<long> real, int tokensPerRow)
     {
-        if (!_allLogits) throw new FalconModelException($"{_model.Folder}: this export returns the last position's logits only (logits \"{_model.Manifest.Graph.Logits}\")");
+        if (!_allLogits) throw new FalconModelException($"{_model.Folder}: this export returns the last position's logits only (logits \"{_model.Manifest.Graph.Logits}\"); export with --logits all for every position's logits");
         return Run(ids, real, tokensPerRow, everyPosition: true);
     }
 
