@@ -105,7 +105,7 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
             OnnxRuntime: typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version?.ToString() ?? "?",
             LlamaCppBuild: $"LLamaSharp {LlamaCppLibrary.LLamaSharpVersion} with LLamaSharp.Backend.Cpu, native library {string.Join("; ", LlamaCppLibrary.LoadedLibraries)}",
             LlamaCppSystemInfo: LlamaCppLibrary.SystemInfo,
-            OursSettings: $"exports with --ssm {ExportOptions.Name(options.OursSsm)}{(options.OursSsm == SsmLowering.Custom ? " (FalconOnnx's fused Mamba2Mixer operator)" : "")} --logits {(options.OursLastPositionLogits ? "last" : "all")}, FalconOnnx.Runtime defaults (prefill chunk {FalconOnnx.Runtime.FalconModel.DefaultPrefillChunk(FalconOnnx.Runtime.ExecutionProvider.Cpu)})",
+            OursSettings: $"exports with --ssm {ExportOptions.Name(options.OursSsm)}{(options.OursSsm == SsmLowering.Custom ? " (FalconOnnx's fused Mamba2Mixer operator)" : "")} --logits {(options.OursLastPositionLogits ? "last" : "all")}, prompt chunks of {RaceProtocol.PrefillChunk} tokens",
             PeerSettings: $"KV cache {options.PeerKeyValueType.ToString().Replace("GGML_TYPE_", "")}, flash attention {LlamaCppRaceEngine.FlashAttentionName(options.PeerFlashAttention)}, n_batch = n_ubatch = {RaceProtocol.PrefillChunk}");
         return new RaceResults(preset.Name, options.PromptTokens, options.DecodeSteps, options.Runs, machine, rows, agreements, peerFiles, _notes);
     }

@@ -57,7 +57,7 @@ public static class BenchCommand
                 }
                 var m = best!;
                 var table = new Table().AddColumns("measure", "value");
-                InspectCommand.AddRow(table, "model", $"{model.Manifest.Dimensions.NumLayers} layers, hidden {model.Dimensions.HiddenSize}, {model.Manifest.Options.Precision}, ssm {model.Manifest.Options.Ssm}, attention {model.Manifest.Graph.Attention}");
+                InspectCommand.AddRow(table, "model", $"{model.Manifest.Dimensions.NumLayers} layers, hidden {model.Dimensions.HiddenSize}, {model.Manifest.Options.Precision}, ssm {model.Manifest.Options.Ssm}, attention {model.Manifest.Graph.Attention}, logits {model.Manifest.Graph.Logits}");
                 InspectCommand.AddRow(table, "machine", $"{Environment.ProcessorCount} logical cores, threads {(load.Threads(parse) == 0 ? "auto" : load.Threads(parse).ToString())}");
                 InspectCommand.AddRow(table, "load", $"{loadSeconds:0.00} s");
                 InspectCommand.AddRow(table, "prefill", $"{prompt} tokens at depth {context}: {prompt / m.PrefillSeconds:0.0} tokens/s");
