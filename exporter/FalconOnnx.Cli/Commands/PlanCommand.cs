@@ -18,10 +18,12 @@ public static class PlanCommand
         var ep = new Option<string?>("--ep") { Description = "cpu or cuda; default cuda for fp16 and bf16, cpu otherwise" };
         var ram = new Option<string?>("--ram") { Description = "RAM budget to check a CPU run against, e.g. 16GiB or 32GB" };
         var vram = new Option<string?>("--vram") { Description = "GPU memory budget to check a CUDA run against, e.g. 24GiB" };
+        var logits = new Option<string>("--logits") { Description = "The export's logits: all (every position) or last (export --logits last: one row per prefill call)", DefaultValueFactory = _ => "all" };
+        logits.AcceptOnlyFromAmong("all", "last");
         var json = new Option<bool>("--json") { Description = "Print the figures as JSON (bytes)" };
         var command = new Command("plan", "Memory a model needs at a context length and precision: weights, KV cache, SSM and conv states, activations, and the exported folder's size")
         {
-            model, context, precision, batch, ep, ram, vram, json,
+            model, context, precision, batch, ep, logits, ram, vram, json,
         };
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, _ =>
         {
@@ -30,7 +32,7 @@ public static class PlanCommand
             var target = parse.GetValue(ep) is { } e ? Precisions.ParseTarget(e) : (ExecutionTarget?)null;
             long? ramBudget = parse.GetValue(ram) is { } r ? ParseSize("--ram", r) : null;
             long? vramBudget = parse.GetValue(vram) is { } v ? ParseSize("--vram", v) : null;
-            var plan = MemoryPlan.Compute(config, p, parse.GetValue(context), parse.GetValue(batch), target);
+            var plan = MemoryPlan.Compute(config, p, parse.GetValue(context), parse.GetValue(batch), target, lastPositionLogits: parse.GetValue(logits) == "last");
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
             if (plan.Context > config.MaxPositionEmbeddings)
@@ -70,7 +72,7 @@ public static class PlanCommand
             InspectCommand.AddRow(table, "weights", CommandRunner.Size(plan.WeightBytes), WeightsHow(p));
             InspectCommand.AddRow(table, "KV cache", CommandRunner.Size(plan.KvBytes), Invariant($"{kv}: {c.NumHiddenLayers} layers x {plan.Batch} x {plan.Context:N0} tokens x 2 x {c.NumKeyValueHeads} heads x {c.HeadDim}"));
             InspectCommand.AddRow(table, "states", CommandRunner.Size(plan.StateBytes), Invariant($"float32: {c.NumHiddenLayers} layers x {plan.Batch} x (conv {c.ConvDim} x {c.MambaDConv - 1} + SSM {c.MambaNHeads} x {c.MambaDState} x {c.MambaDHead})"));
-            InspectCommand.AddRow(table, "activations", CommandRunner.Size(plan.ActivationBytes), Invariant($"rough, one prefill call of {plan.PrefillChunk} tokens: logits, attention probabilities, the widest projection"));
+            InspectCommand.AddRow(table, "activations", CommandRunner.Size(plan.ActivationBytes), Invariant($"rough, one prefill call of {plan.PrefillChunk} tokens: logits{(plan.LastPositionLogits ? " of the last position" : "")}, attention probabilities, the widest projection"));
             InspectCommand.AddRow(table, "total", CommandRunner.Size(plan.TotalBytes), plan.Target == ExecutionTarget.Cpu ? "RAM" : "GPU memory");
             InspectCommand.AddRow(table, "folder", CommandRunner.Size(plan.FolderBytes), "model.onnx + model.onnx.data (tokenizer files not counted)");
             output.WriteLine(Invariant($"{label}: {plan.Parameters:N0} parameters, {c.NumHiddenLayers} layers; {Precisions.Name(p)} on {Precisions.Name(plan.Target)}, batch {plan.Batch}, context {plan.Context:N0}"));

@@ -12,7 +12,8 @@ namespace FalconOnnx.Models;
 /// <item>KV cache: layers × batch × context × 2 (key, value) × kv_heads × head_dim at the compute type;</item>
 /// <item>states: layers × batch × (conv_dim × (d_conv − 1) + mamba_heads × d_state × mamba_head_dim) in float32;</item>
 /// <item>activations, a rough bound for one prefill call of <see cref="PrefillChunk"/> tokens (the runtime's
-/// default on the target, <see cref="DefaultPrefillChunk"/>): the logits [batch, chunk, vocab], the attention
+/// default on the target, <see cref="DefaultPrefillChunk"/>): the logits [batch, chunk, vocab] ([batch, 1, vocab] for
+/// an export with last-position logits), the attention
 /// probabilities [batch, heads, chunk, context] and three tensors of the widest projection
 /// [batch, chunk, max(2·intermediate, in_proj rows, q+k+v)];</item>
 /// <item>folder: the weights plus the 64 KiB alignment of large tensors and the graph file (both measured).</item>
@@ -33,6 +34,7 @@ public sealed record MemoryPlan
     public required int Context { get; init; }
     public required int Batch { get; init; }
     public required int PrefillChunk { get; init; }
+    public bool LastPositionLogits { get; init; }
 
     public required long Parameters { get; init; }
     public required long WeightBytes { get; init; }
@@ -55,7 +57,7 @@ public sealed record MemoryPlan
         FalconModel.DefaultPrefillChunk(target == ExecutionTarget.Cuda ? ExecutionProvider.Cuda : ExecutionProvider.Cpu);
 
     public static MemoryPlan Compute(FalconH1Config c, Precision precision, int context, int batch = 1,
-        ExecutionTarget? target = null, int? prefillChunk = null)
+        ExecutionTarget? target = null, int? prefillChunk = null, bool lastPositionLogits = false)
     {
         if (context <= 0) throw new FalconOnnxException($"--context must be a positive number of tokens, got {context}");
         if (batch <= 0) throw new FalconOnnxException($"--batch must be positive, got {batch}");
@@ -84,7 +86,8 @@ public sealed record MemoryPlan
 
         int a = Precisions.ComputeBytes(precision, ep);
         long widest = Math.Max(2L * c.IntermediateSize, Math.Max(c.InProjDim, c.QueryDim + 2L * c.KeyValueDim));
-        long activations = (long)batch * chunk * a * (c.VocabSize + (long)c.NumAttentionHeads * context + 3 * widest);
+        long logitRows = lastPositionLogits ? 1 : chunk;
+        long activations = (long)batch * a * (logitRows * c.VocabSize + chunk * ((long)c.NumAttentionHeads * context + 3 * widest));
 
         var plan = new MemoryPlan
         {
@@ -94,6 +97,7 @@ public sealed record MemoryPlan
             Context = context,
             Batch = batch,
             PrefillChunk = chunk,
+            LastPositionLogits = lastPositionLogits,
             Parameters = parameters,
             WeightBytes = weights,
             KvBytes = 0,

@@ -26,6 +26,21 @@ public sealed class PlanCommandTests
     }
 
     [Test]
+    public void Plan_LastPositionLogits_PlansOneRowOfLogitsPerPrefillCall()
+    {
+        JsonNode Plan(string logits) => JsonNode.Parse(CliRunner.Run("plan", "--model", "tiiuae/Falcon-H1-0.5B-Instruct", "--context", "4096", "--precision", "int4", "--logits", logits, "--json").Stdout)!;
+        var all = Plan("all");
+        var last = Plan("last");
+        var c = ModelCatalog.Find("tiiuae/Falcon-H1-0.5B-Instruct").Config;
+        long saved = (MemoryPlan.DefaultPrefillChunk(ExecutionTarget.Cpu) - 1L) * c.VocabSize * sizeof(float);
+        Assert.Multiple(() =>
+        {
+            Assert.That(all["activation_bytes"]!.GetValue<long>() - last["activation_bytes"]!.GetValue<long>(), Is.EqualTo(saved));
+            Assert.That(last["weights_bytes"]!.GetValue<long>(), Is.EqualTo(all["weights_bytes"]!.GetValue<long>()));
+        });
+    }
+
+    [Test]
     public void Plan_CheckpointAndExportedFolder_GiveTheSameFigures()
     {
         string exported = TinyAExports.Get();
