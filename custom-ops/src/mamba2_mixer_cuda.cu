@@ -171,19 +171,20 @@ __global__ void conv_prefill_kernel(Params<T> p) {
 }
 
 // ---- the recurrence of one token on the registers of one thread ----
-// S[r] = decay * S[r] + B[r] * dt * x;  returns sum_r C[r] * S[r] (0 without output, and C is not read). B and
-// C are the thread's rows in shared memory, the same for the whole warp (broadcast reads), 16-byte aligned.
-template <bool kWithOutput>
+// S[r] = decay * S[r] + B[r] * dt * x (without kDecay: S[r] + B[r] * dt * x, decay unused); returns
+// sum_r C[r] * S[r] (0 without output, and C is not read). B and C are the thread's rows in shared memory, the
+// same for the whole warp (broadcast reads), 16-byte aligned.
+template <bool kWithOutput, bool kDecay = true>
 __device__ __forceinline__ float state_step(float (&s)[kRowsPerThread], const float* b, const float* c, float decay,
                                             float dtx) {
   float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
   for (int i = 0; i < kRowsPerThread; i += 4) {
     const float4 b4 = *reinterpret_cast<const float4*>(b + i);
-    s[i + 0] = fmaf(b4.x, dtx, decay * s[i + 0]);
-    s[i + 1] = fmaf(b4.y, dtx, decay * s[i + 1]);
-    s[i + 2] = fmaf(b4.z, dtx, decay * s[i + 2]);
-    s[i + 3] = fmaf(b4.w, dtx, decay * s[i + 3]);
+    s[i + 0] = fmaf(b4.x, dtx, kDecay ? decay * s[i + 0] : s[i + 0]);
+    s[i + 1] = fmaf(b4.y, dtx, kDecay ? decay * s[i + 1] : s[i + 1]);
+    s[i + 2] = fmaf(b4.z, dtx, kDecay ? decay * s[i + 2] : s[i + 2]);
+    s[i + 3] = fmaf(b4.w, dtx, kDecay ? decay * s[i + 3] : s[i + 3]);
     if constexpr (kWithOutput) {
       const float4 c4 = *reinterpret_cast<const float4*>(c + i);
       acc[0] = fmaf(c4.x, s[i + 0], acc[0]);
@@ -309,21 +310,61 @@ __device__ void stage_chunk_async(const Params<T>& p, const Ownership& o, const 
                             sizeof(float2));
 }
 
+__device__ __forceinline__ void scale_state(float (&s)[kRowsPerThread], float factor) {
+#pragma unroll
+  for (int i = 0; i < kRowsPerThread; ++i) s[i] *= factor;
+}
+
+// With kRescaled (Mamba2CudaTuning::prefill_rescaled_state) the registers hold S' = S / D within a chunk, D the
+// product of the decays so far, so that a token costs one FMA per state element (S' += B * dt * x / D) instead
+// of a multiply and an FMA: the decay moves into the scalar D, and y = D * (C . S'). D is folded back into S'
+// before 1/D could overflow (D below 2^-64; the branch is the same for the whole block) and at the end of the
+// chunk. Each term is the plain recurrence's product divided by D and later multiplied by it, so the rounding
+// errors stay relative to the same magnitudes.
+constexpr float kSmallestScale = 5.42101086e-20f;  // 2^-64
+
 // Each warp's partial y of every token of the chunk -> partial[token][warp][lane] (with output); returns the
 // chunk's sum of dt.
-template <bool kWithOutput>
+template <bool kWithOutput, bool kRescaled>
 __device__ __forceinline__ float scan_chunk(float (&s)[kRowsPerThread], const Stage& st, float* partial, int length,
                                             int warps, int warp, int lane) {
-  const int block_rows = warps * kRowsPerThread, row_in_block = warp * kRowsPerThread;
+  const int block_rows = warps * kRowsPerThread;
   float dt_sum = 0.0f;
+  if constexpr (kRescaled) {
+    // Pointers stepped per token instead of indices recomputed: fewer integer instructions in the loop.
+    const int partial_stride = warps * kWarp;
+    const float* b = st.b_rows + warp * kRowsPerThread;
+    const float* c = st.c_rows + warp * kRowsPerThread;
+    const float* x = st.xs + lane;
+    float* out = partial + warp * kWarp + lane;
+    float scale = 1.0f, inverse = 1.0f;
 #pragma unroll 2
-  for (int tl = 0; tl < length; ++tl) {
-    const float2 step = st.steps[tl];  // dt, decay
-    const float dtx = step.x * st.xs[tl * kWarp + lane];
-    dt_sum += step.x;
-    const float y = state_step<kWithOutput>(s, st.b_rows + tl * block_rows + row_in_block,
-                                            st.c_rows + tl * block_rows + row_in_block, step.y, dtx);
-    if constexpr (kWithOutput) partial[(tl * warps + warp) * kWarp + lane] = y;
+    for (int tl = 0; tl < length; ++tl, b += block_rows, c += block_rows, x += kWarp, out += partial_stride) {
+      const float2 step = st.steps[tl];  // dt, decay
+      dt_sum += step.x;
+      const float next = scale * step.y;
+      if (next >= kSmallestScale) {
+        scale = next;
+        inverse = __fdividef(1.0f, next);
+      } else {  // S' * D * decay is this token's decayed state: continue from it with D = 1
+        scale_state(s, next);
+        scale = inverse = 1.0f;
+      }
+      const float y = state_step<kWithOutput, false>(s, b, c, 1.0f, step.x * *x * inverse);
+      if constexpr (kWithOutput) *out = scale * y;
+    }
+    scale_state(s, scale);
+  } else {
+    const int row_in_block = warp * kRowsPerThread;
+#pragma unroll 2
+    for (int tl = 0; tl < length; ++tl) {
+      const float2 step = st.steps[tl];  // dt, decay
+      const float dtx = step.x * st.xs[tl * kWarp + lane];
+      dt_sum += step.x;
+      const float y = state_step<kWithOutput>(s, st.b_rows + tl * block_rows + row_in_block,
+                                              st.c_rows + tl * block_rows + row_in_block, step.y, dtx);
+      if constexpr (kWithOutput) partial[(tl * warps + warp) * kWarp + lane] = y;
+    }
   }
   return dt_sum;
 }
@@ -352,7 +393,7 @@ __device__ void write_chunk_y(const Params<T>& p, const Ownership& o, const Stag
 // be past.
 enum class ScanPass { kSegmentEnd, kOutput };
 
-template <ScanPass kPass, typename T>
+template <ScanPass kPass, bool kRescaled, typename T>
 __global__ void scan_prefill_kernel(Params<T> p) {
   constexpr bool kWithOutput = kPass == ScanPass::kOutput;
   extern __shared__ float4 shared_words[];
@@ -388,7 +429,7 @@ __global__ void scan_prefill_kernel(Params<T> p) {
     __pipeline_commit();
     __pipeline_wait_prior(1);  // this thread's copies of the current chunk have landed ...
     __syncthreads();           // ... and everyone's
-    dt_sum += scan_chunk<kWithOutput>(s, current, partial, length, p.warps, o.warp, o.lane);
+    dt_sum += scan_chunk<kWithOutput, kRescaled>(s, current, partial, length, p.warps, o.warp, o.lane);
     __syncthreads();
     if (kWithOutput) {
       write_chunk_y(p, o, current, partial, chunk_first, length, d);
@@ -629,7 +670,7 @@ long long ceil_div(long long a, long long b) { return (a + b - 1) / b; }
 std::size_t round_up(std::size_t bytes) { return (bytes + 255) / 256 * 256; }
 
 struct LaunchPlan {
-  bool decode = false;
+  bool decode = false, rescaled_state = false;
   int splits = 1, rows_per_split = 0, warps = 0, chunk = 0, segments = 1, segment_length = 0;
   std::size_t shared_bytes = 0;
   std::size_t xbc_bytes = 0, steps_bytes = 0, y_partial_bytes = 0, segment_states_bytes = 0, segment_dt_bytes = 0;
@@ -691,6 +732,7 @@ LaunchPlan plan_launch(const Mamba2Shape& s) {
             : std::max<std::size_t>(kSharedWithoutOptIn,
                                     std::min<std::size_t>(limits.shared_per_block,
                                                           limits.shared_per_multiprocessor / resident - 1024));
+    plan.rescaled_state = knobs.prefill_rescaled_state;
     plan.chunk = 64;
     while (plan.chunk > 1 && prefill_shared_bytes(plan.warps, plan.chunk) > budget) plan.chunk /= 2;
     plan.shared_bytes = prefill_shared_bytes(plan.warps, plan.chunk);
@@ -774,6 +816,22 @@ const char* launch_limits_error(const Mamba2Shape& s) {
   return nullptr;
 }
 
+template <bool kRescaled, typename D>
+void launch_scans(const Params<D>& p, const LaunchPlan& plan, dim3 scan_grid, dim3 scan_block, cudaStream_t stream) {
+  if (plan.shared_bytes > kSharedWithoutOptIn) {  // an attribute of the function, no stream work: fine in a graph
+    cudaFuncSetAttribute(scan_prefill_kernel<ScanPass::kSegmentEnd, kRescaled, D>,
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.shared_bytes));
+    cudaFuncSetAttribute(scan_prefill_kernel<ScanPass::kOutput, kRescaled, D>,
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.shared_bytes));
+  }
+  if (p.segments > 1) {
+    scan_prefill_kernel<ScanPass::kSegmentEnd, kRescaled, D><<<scan_grid, scan_block, plan.shared_bytes, stream>>>(p);
+    const long long elements = static_cast<long long>(p.batch) * p.heads * p.state_size * p.head_dim;
+    carry_kernel<D><<<static_cast<unsigned>(ceil_div(elements, kGateThreads)), kGateThreads, 0, stream>>>(p);
+  }
+  scan_prefill_kernel<ScanPass::kOutput, kRescaled, D><<<scan_grid, scan_block, plan.shared_bytes, stream>>>(p);
+}
+
 template <typename D>
 void launch_prefill(const Params<D>& p, const LaunchPlan& plan, cudaStream_t stream) {
   const dim3 conv_grid(static_cast<unsigned>(ceil_div(p.conv_dim + p.heads, kConvThreads)),
@@ -782,18 +840,10 @@ void launch_prefill(const Params<D>& p, const LaunchPlan& plan, cudaStream_t str
   const dim3 scan_grid(static_cast<unsigned>(ceil_div(p.head_dim, kWarp) * p.splits), static_cast<unsigned>(p.heads),
                        static_cast<unsigned>(p.batch * p.segments));
   const dim3 scan_block(kWarp, p.warps);
-  if (plan.shared_bytes > kSharedWithoutOptIn) {  // an attribute of the function, no stream work: fine in a graph
-    cudaFuncSetAttribute(scan_prefill_kernel<ScanPass::kSegmentEnd, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         static_cast<int>(plan.shared_bytes));
-    cudaFuncSetAttribute(scan_prefill_kernel<ScanPass::kOutput, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         static_cast<int>(plan.shared_bytes));
-  }
-  if (p.segments > 1) {
-    scan_prefill_kernel<ScanPass::kSegmentEnd, D><<<scan_grid, scan_block, plan.shared_bytes, stream>>>(p);
-    const long long elements = static_cast<long long>(p.batch) * p.heads * p.state_size * p.head_dim;
-    carry_kernel<D><<<static_cast<unsigned>(ceil_div(elements, kGateThreads)), kGateThreads, 0, stream>>>(p);
-  }
-  scan_prefill_kernel<ScanPass::kOutput, D><<<scan_grid, scan_block, plan.shared_bytes, stream>>>(p);
+  if (plan.rescaled_state)
+    launch_scans<true>(p, plan, scan_grid, scan_block, stream);
+  else
+    launch_scans<false>(p, plan, scan_grid, scan_block, stream);
 }
 
 template <typename D>

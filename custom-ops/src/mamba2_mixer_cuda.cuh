@@ -37,6 +37,9 @@ struct Mamba2CudaTuning {
   float prefill_blocks_per_multiprocessor = 0.5f;
   // Prefill: bytes of shared memory a scan block may use (0 = shared out among the blocks meant to be resident).
   std::size_t prefill_shared_budget = 0;
+  // Prefill: the scan keeps S / D in registers (D the running product of the decays), one FMA per state element
+  // and token instead of a multiply and an FMA. Off until a GPU run of gpu-check.sh shows it correct and faster.
+  bool prefill_rescaled_state = false;
 };
 void mamba2_cuda_set_tuning(const Mamba2CudaTuning& knobs);
 
