@@ -75,6 +75,8 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
             using var peer = new LlamaCppRaceEngine(gguf, options.Threads, options.Capacity, options.PeerKeyValueType, options.PeerFlashAttention);
             if (ours is not null) log.WriteLine($"ours: {ours.Description}");
             log.WriteLine($"llama.cpp: {peer.Description}");
+            // Each quantized side against the same fp32 reference: what the quantization costs on either side.
+            if (ours is not null && pair.PeerFileType is not null) agreements.Add(Agree(ours, reference, $"fp32 (ours) vs {pair.OursLabel} (ours as raced)"));
             agreements.Add(Agree(peer, reference, $"fp32 (ours) vs {pair.PeerLabel} (llama.cpp as raced)"));
             long? oursWeights = oursFolder is null ? null : BytesPerToken.OnnxWeightBytes(oursFolder);
             long peerWeights = BytesPerToken.GgufWeightBytes(reader);
@@ -131,7 +133,7 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
         return (prompt, logits, engine.DecodeGreedy(AgreementGreedyTokens - 1));
     }
 
-    private LogitAgreement Agree(LlamaCppRaceEngine engine, (int[] Prompt, float[] Logits, int[] Greedy) reference, string pair)
+    private LogitAgreement Agree(IRaceEngine engine, (int[] Prompt, float[] Logits, int[] Greedy) reference, string pair)
     {
         engine.Reset();
         engine.Prefill(reference.Prompt);
