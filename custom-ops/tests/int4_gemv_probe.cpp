@@ -3,17 +3,21 @@
 //
 // Why it exists: decoding an int4 export is bound by com.microsoft.MatMulNBits (ONNX Runtime's MLAS kernel,
 // ~70 % of a 0.5B decode step), which streams its packed weights at ~30 GB/s on the 2-core build machine while
-// the machine reads ~48 GB/s. This probe is the evidence for (or against) writing our own kernel: a plain
-// AVX-512 VNNI loop over blocks of 32 (symmetric, zero point 8, a float scale per block; activations
-// quantized to int8 per block, as MatMulNBits' accuracy_level 4 does), rows split over threads.
+// the machine reads ~48 GB/s, and its prefill products run at ~200 G multiply-adds/s. This probe is the
+// evidence for (or against) writing our own kernel: plain AVX-512 VNNI loops over blocks of 32 (symmetric, zero
+// point 8, a float scale per block; activations quantized to int8 per block, as MatMulNBits' accuracy_level 4
+// does), rows split over threads, in two weight layouts: A (vectors along the columns of one row) and B
+// (vectors across 16 rows), each as a matrix-vector product (decode) and a product with 128 activation rows
+// (prefill), checked against each other and against the dequantized product.
 //
-// Layout per row: each pair of blocks (64 weights) is 32 bytes, the even block in the low nibbles and the odd
+// Layout A, per row: each pair of blocks (64 weights) is 32 bytes, the even block in the low nibbles and the odd
 // block in the high ones, so one AND and one shift give 64 unsigned codes in the order the activations are in.
 // Per pair: vpdpbusd (codes x int8 activations) -> 16 int32 lanes, lanes 0-7 the even block and 8-15 the odd
 // one, turned into float and scaled by weight scale x activation scale of their block; the zero point comes
 // off once per row as sum_b weight_scale[b] * 8 * activation_scale[b] * sum(activation codes of b).
 //
-//   int4_gemv_probe            (x86-64 with AVX-512 VNNI; prints a line and exits 0 elsewhere)
+//   int4_gemv_probe            (x86-64 with AVX-512 VNNI; prints a line and exits 0 elsewhere; exit 1 if a
+//                               product is wrong)
 #include <immintrin.h>
 
 #include <algorithm>
@@ -21,6 +25,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <thread>
 #include <vector>
@@ -109,6 +114,146 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma"))) void ge
   }
 }
 
+// The prefill side: rows [first_row, end_row) of W times kTokens activation rows (int8 per block, as above), each
+// weight pair unpacked once per group of kRowGroup activation rows that share it; out is [tokens][rows].
+constexpr int kTokens = 128, kRowGroup = 8;
+
+struct Activations {
+  std::vector<Activation> rows = std::vector<Activation>(kTokens);
+};
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma"))) void gemm(const Matrix& m,
+                                                                                    const Activations& x, float* out,
+                                                                                    int first_row, int end_row) {
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+  __m512i spread[8];
+  for (int p = 0; p < 8; ++p) spread[p] = _mm512_set_epi32(2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1,
+                                                            2 * p + 1, 2 * p + 1, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p,
+                                                            2 * p, 2 * p);
+  for (int n = first_row; n < end_row; ++n) {
+    const uint8_t* packed = m.packed.data() + static_cast<size_t>(n) * kColumns / 2;
+    const float* scales = m.scales.data() + static_cast<size_t>(n) * kBlocks;
+    for (int t0 = 0; t0 < kTokens; t0 += kRowGroup) {
+      __m512 sum[kRowGroup];
+      for (int r = 0; r < kRowGroup; ++r) sum[r] = _mm512_setzero_ps();
+      for (int block = 0; block < kBlocks; block += 16) {
+        const __m512 weight_scales = _mm512_loadu_ps(scales + block);
+        for (int r = 0; r < kRowGroup; ++r)  // the zero point, per block
+          sum[r] = _mm512_fnmadd_ps(weight_scales, _mm512_load_ps(x.rows[t0 + r].zero_correction + block), sum[r]);
+        for (int p = 0; p < 8; ++p) {
+          const int pair = block / 2 + p;
+          const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(packed + pair * 32));
+          const __m512i codes = _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_and_si256(raw, low_nibbles)),
+                                                   _mm256_and_si256(_mm256_srli_epi16(raw, 4), low_nibbles), 1);
+          const __m512 lane_weight_scale = _mm512_permutexvar_ps(spread[p], weight_scales);
+          for (int r = 0; r < kRowGroup; ++r) {
+            const Activation& a = x.rows[t0 + r];
+            const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes, _mm512_load_si512(a.codes + pair * 64));
+            sum[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(lane_weight_scale, _mm512_load_ps(a.lane_scale[pair])), sum[r]);
+          }
+        }
+      }
+      for (int r = 0; r < kRowGroup; ++r) out[static_cast<size_t>(t0 + r) * kRows + n] = _mm512_reduce_add_ps(sum[r]);
+    }
+  }
+}
+
+// ---- Layout B: vectors across 16 output rows, the activations broadcast 4 bytes at a time ----
+// For each group of 16 rows and each block of 32 columns, 256 bytes: four 64-byte runs, run j holding for the
+// 16 rows (4 bytes each) columns 8j..8j+3 of the block in the low nibbles and 8j+4..8j+7 in the high ones.
+// Scales [group][block][16]. vpdpbusd then takes the activations' 4 bytes as a broadcast, and a block of 16
+// rows costs 8 of them plus one conversion and one scaling, so the bookkeeping per block is shared by 16 rows
+// (layout A pays it per row); a prefill reuses each unpacked run across several activation rows.
+struct MatrixB {
+  std::vector<uint8_t> packed;  // [rows / 16][blocks][4][16][4]
+  std::vector<float> scales;    // [rows / 16][blocks][16]
+};
+
+MatrixB to_layout_b(const Matrix& a) {
+  MatrixB m{std::vector<uint8_t>(a.packed.size()), std::vector<float>(a.scales.size())};
+  auto code = [&](int n, int k) {
+    const int b = k / kBlock;
+    const uint8_t byte = a.packed[static_cast<size_t>(n) * kColumns / 2 + (b / 2) * 32 + k % kBlock];
+    return b % 2 == 0 ? byte & 15 : byte >> 4;
+  };
+  for (int g = 0; g < kRows / 16; ++g)
+    for (int b = 0; b < kBlocks; ++b) {
+      for (int r = 0; r < 16; ++r) m.scales[(static_cast<size_t>(g) * kBlocks + b) * 16 + r] = a.scales[static_cast<size_t>(g * 16 + r) * kBlocks + b];
+      for (int j = 0; j < 4; ++j)
+        for (int r = 0; r < 16; ++r)
+          for (int i = 0; i < 4; ++i) {
+            const int n = g * 16 + r, k = b * kBlock + 8 * j + i;
+            m.packed[((static_cast<size_t>(g) * kBlocks + b) * 4 + j) * 64 + r * 4 + i] =
+                static_cast<uint8_t>(code(n, k) | code(n, k + 4) << 4);
+          }
+    }
+  return m;
+}
+
+inline int32_t four_codes(const int8_t* codes) {
+  int32_t v;
+  std::memcpy(&v, codes, 4);
+  return v;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma"))) void gemv_b(const MatrixB& m,
+                                                                                      const Activation& x, float* y,
+                                                                                      int first_group, int end_group) {
+  const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+  for (int g = first_group; g < end_group; ++g) {
+    const uint8_t* packed = m.packed.data() + static_cast<size_t>(g) * kBlocks * 256;
+    const float* scales = m.scales.data() + static_cast<size_t>(g) * kBlocks * 16;
+    __m512 sum = _mm512_setzero_ps();
+    for (int b = 0; b < kBlocks; ++b) {
+      __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
+      const int8_t* a = x.codes + b * kBlock;
+      for (int j = 0; j < 4; ++j) {
+        const __m512i raw = _mm512_loadu_si512(packed + (b * 4 + j) * 64);
+        even = _mm512_dpbusd_epi32(even, _mm512_and_si512(raw, low_nibbles), _mm512_set1_epi32(four_codes(a + 8 * j)));
+        odd = _mm512_dpbusd_epi32(odd, _mm512_and_si512(_mm512_srli_epi16(raw, 4), low_nibbles),
+                                  _mm512_set1_epi32(four_codes(a + 8 * j + 4)));
+      }
+      const __m512 weight_scales = _mm512_loadu_ps(scales + b * 16);
+      sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(even, odd)),
+                            _mm512_mul_ps(weight_scales, _mm512_set1_ps(x.scale[b])), sum);
+      sum = _mm512_fnmadd_ps(weight_scales, _mm512_set1_ps(x.zero_correction[b]), sum);
+    }
+    _mm512_storeu_ps(y + g * 16, sum);
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma"))) void gemm_b(const MatrixB& m,
+                                                                                      const Activations& x, float* out,
+                                                                                      int first_group, int end_group) {
+  const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+  for (int g = first_group; g < end_group; ++g) {
+    const uint8_t* packed = m.packed.data() + static_cast<size_t>(g) * kBlocks * 256;
+    const float* scales = m.scales.data() + static_cast<size_t>(g) * kBlocks * 16;
+    for (int t0 = 0; t0 < kTokens; t0 += kRowGroup) {
+      __m512 sum[kRowGroup];
+      for (int r = 0; r < kRowGroup; ++r) sum[r] = _mm512_setzero_ps();
+      for (int b = 0; b < kBlocks; ++b) {
+        __m512i codes[8];
+        for (int j = 0; j < 4; ++j) {
+          const __m512i raw = _mm512_loadu_si512(packed + (b * 4 + j) * 64);
+          codes[2 * j] = _mm512_and_si512(raw, low_nibbles);
+          codes[2 * j + 1] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low_nibbles);
+        }
+        const __m512 weight_scales = _mm512_loadu_ps(scales + b * 16);
+        for (int r = 0; r < kRowGroup; ++r) {
+          const Activation& a = x.rows[t0 + r];
+          const int8_t* codes_a = a.codes + b * kBlock;
+          __m512i dot = _mm512_setzero_si512();
+          for (int q = 0; q < 8; ++q) dot = _mm512_dpbusd_epi32(dot, codes[q], _mm512_set1_epi32(four_codes(codes_a + 4 * q)));
+          sum[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(weight_scales, _mm512_set1_ps(a.scale[b])), sum[r]);
+          sum[r] = _mm512_fnmadd_ps(weight_scales, _mm512_set1_ps(a.zero_correction[b]), sum[r]);
+        }
+      }
+      for (int r = 0; r < kRowGroup; ++r) _mm512_storeu_ps(out + static_cast<size_t>(t0 + r) * kRows + g * 16, sum[r]);
+    }
+  }
+}
+
 // The same bytes read and summed, eight independent accumulators: the memory's pace for this thread count.
 __attribute__((target("avx512f"))) float read_sum(const uint8_t* data, size_t bytes) {
   __m512i a[8] = {};
@@ -194,6 +339,58 @@ int main() {
                 "%.1f GB/s; GEMV at %.0f %% of it\n",
                 threads, threads == 1 ? " " : "s", gemv_seconds / kMatrices * 1e6, gemv_rate, read_rate,
                 100 * gemv_rate / read_rate);
+  }
+
+  // Prefill: kTokens activation rows against the same matrices; checked against the GEMV row by row.
+  Activations batch;
+  for (int t = 0; t < kTokens; ++t) {
+    for (float& v : input) v = normal(random) * 50;
+    quantize(input, batch.rows[t]);
+  }
+  std::vector<float> product(static_cast<size_t>(kTokens) * kRows), row(kRows);
+  gemm(matrices[0], batch, product.data(), 0, kRows);
+  double gemm_error = 0;
+  for (int t = 0; t < kTokens; t += 17) {
+    gemv(matrices[0], batch.rows[t], row.data(), 0, kRows);
+    for (int n = 0; n < kRows; ++n) gemm_error = std::max(gemm_error, static_cast<double>(std::fabs(row[n] - product[static_cast<size_t>(t) * kRows + n])));
+  }
+  std::printf("int4 x int8 GEMM, %d tokens: max difference %.2e from the GEMV row by row\n", kTokens, gemm_error);
+  if (gemm_error > 1e-4) return 1;
+  const int gemm_matrices = 8;
+  for (int threads : thread_counts) {
+    const double seconds = best_seconds(threads, [&](int t) {
+      for (int i = 0; i < gemm_matrices; ++i) gemm(matrices[i], batch, product.data(), t * kRows / threads, (t + 1) * kRows / threads);
+    });
+    const double macs = static_cast<double>(gemm_matrices) * kTokens * kRows * kColumns;
+    std::printf("%d thread%s: GEMM %.0f us per matrix and %d tokens, %.0f G multiply-adds/s\n", threads,
+                threads == 1 ? " " : "s", seconds / gemm_matrices * 1e6, kTokens, macs / seconds / 1e9);
+  }
+
+  // Layout B, the same products: checked against layout A, then timed the same way.
+  std::vector<MatrixB> matrices_b(kMatrices, to_layout_b(matrices[0]));
+  std::vector<float> y_b(kRows);
+  gemv_b(matrices_b[0], x, y_b.data(), 0, kRows / 16);
+  double layout_error = 0;
+  for (int n = 0; n < kRows; ++n) layout_error = std::max(layout_error, static_cast<double>(std::fabs(y_b[n] - y[n])));
+  std::vector<float> product_b(product.size());
+  gemm_b(matrices_b[0], batch, product_b.data(), 0, kRows / 16);
+  for (size_t i = 0; i < product.size(); ++i) layout_error = std::max(layout_error, static_cast<double>(std::fabs(product_b[i] - product[i])));
+  std::printf("layout B (vectors across 16 rows): max difference %.2e from layout A (GEMV and GEMM)\n", layout_error);
+  if (layout_error > 1e-4) return 1;
+  for (int threads : thread_counts) {
+    const int groups = kRows / 16;
+    const double gemv_seconds = best_seconds(threads, [&](int t) {
+      std::vector<float> out(kRows);
+      for (const MatrixB& m : matrices_b) gemv_b(m, x, out.data(), t * groups / threads, (t + 1) * groups / threads);
+    });
+    const double gemm_seconds = best_seconds(threads, [&](int t) {
+      for (int i = 0; i < gemm_matrices; ++i) gemm_b(matrices_b[i], batch, product_b.data(), t * groups / threads, (t + 1) * groups / threads);
+    });
+    const double macs = static_cast<double>(gemm_matrices) * kTokens * kRows * kColumns;
+    std::printf("%d thread%s, layout B: GEMV %.1f us per matrix, %.1f GB/s; GEMM %.0f us per matrix and %d tokens, %.0f G "
+                "multiply-adds/s\n",
+                threads, threads == 1 ? " " : "s", gemv_seconds / kMatrices * 1e6, kMatrices * bytes_per_matrix / gemv_seconds / 1e9,
+                gemm_seconds / gemm_matrices * 1e6, kTokens, macs / gemm_seconds / 1e9);
   }
   return 0;
 }
