@@ -16,6 +16,8 @@ build="$1"
 cmake -S "$here" -B "$build" -DONNXRUNTIME_INCLUDE_DIR="$2" -DFALCON_ONNX_CUDA="${3:-AUTO}"
 cmake --build "$build" -j2
 "$build/mamba2_harness" | tail -n 3
+"$build/matmul_int4_check" | tail -n 1
+FALCON_ONNX_CPU_ISA=generic "$build/matmul_int4_check" | tail -n 1
 library="$build/libfalcon_onnx_ops.so"
 if [[ -f "$library" ]] && command -v nm >/dev/null; then
   exports="$(nm -D --defined-only "$library" | awk '{ print $3 }')"

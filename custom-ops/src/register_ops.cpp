@@ -1,5 +1,6 @@
 // ONNX Runtime glue: the op falcon_onnx:Mamba2Mixer (since version 1) for the CPU execution provider (float)
-// and, in CUDA builds, for the CUDA execution provider (float, float16, bfloat16 activations; states float).
+// and, in CUDA builds, for the CUDA execution provider (float, float16, bfloat16 activations; states float);
+// and falcon_onnx:MatMulInt4 (since version 1, CPU, float): y = x · Wᵀ with W in matmul_int4.h's layout.
 // Written against the classic custom-op API (Ort::CustomOpBase) rather than the lite API: the lite API builds
 // a tensor for every declared input and fails on an absent optional input in the middle of the list
 // (conv_bias = ""), and it cannot name the two optional inputs.
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "falcon_onnx/mamba2_mixer.h"
+#include "falcon_onnx/matmul_int4.h"
 #if defined(FALCON_ONNX_WITH_CUDA)
 #include "mamba2_mixer_cuda.cuh"
 #endif
@@ -44,11 +46,12 @@ const char* const kInputNames[] = {"projected", "conv_weight", "conv_bias", "dt_
                                    "attention_mask", "past_conv_state", "past_recurrent_state"};
 
 // ---- attributes, read once per kernel ----
-int64_t int_attribute(const OrtKernelInfo* info, const char* name, const int64_t* fallback) {
+int64_t int_attribute(const OrtKernelInfo* info, const char* name, const int64_t* fallback,
+                      const char* op = "Mamba2Mixer") {
   int64_t value = 0;
   if (OrtStatus* status = Ort::GetApi().KernelInfoGetAttribute_int64(info, name, &value)) {
     Ort::GetApi().ReleaseStatus(status);
-    if (!fallback) throw std::invalid_argument(std::string("Mamba2Mixer: missing int attribute ") + name);
+    if (!fallback) throw std::invalid_argument(std::string(op) + ": missing int attribute " + name);
     return *fallback;
   }
   return value;
@@ -275,6 +278,63 @@ struct MixerOp : Ort::CustomOpBase<MixerOp<Kernel, Activation>, Kernel, true> {
 };
 
 using CpuFloatOp = MixerOp<CpuKernel, float>;
+
+// ---- falcon_onnx:MatMulInt4: inputs x [..., K] float, packed [groups, K / 32, 256] uint8, scales
+// [groups, K / 32, 16] float; attribute N (outputs; groups = ceil(N / 16)); output y [..., N] float ----
+constexpr const char* kMatMulInt4 = "MatMulInt4";
+
+class MatMulInt4Kernel {
+ public:
+  explicit MatMulInt4Kernel(const OrtKernelInfo* info) : outputs_(int_attribute(info, "N", nullptr, kMatMulInt4)) {
+    if (outputs_ <= 0) throw std::invalid_argument("MatMulInt4: attribute N must be positive, got " + std::to_string(outputs_));
+  }
+
+  OrtStatusPtr ComputeV2(OrtKernelContext* raw_context) const noexcept {
+    return status_of([&] {
+      Ort::KernelContext context(raw_context);
+      const Ort::ConstValue x = context.GetInput(0), packed = context.GetInput(1), scales = context.GetInput(2);
+      std::vector<int64_t> dims = x.GetTensorTypeAndShapeInfo().GetShape();
+      const std::vector<int64_t> packed_dims = packed.GetTensorTypeAndShapeInfo().GetShape();
+      const std::vector<int64_t> scale_dims = scales.GetTensorTypeAndShapeInfo().GetShape();
+      if (dims.empty()) throw std::invalid_argument("MatMulInt4: x must have at least one dimension");
+      MatMulInt4Shape s;
+      s.inputs = dims.back();
+      s.outputs = outputs_;
+      s.tokens = 1;
+      for (std::size_t i = 0; i + 1 < dims.size(); ++i) s.tokens *= dims[i];
+      if (s.inputs % kInt4Block != 0)
+        throw std::invalid_argument("MatMulInt4: the last dimension of x (" + std::to_string(s.inputs) + ") is not a multiple of 32");
+      const std::vector<int64_t> want_packed{s.groups(), s.blocks(), 256}, want_scales{s.groups(), s.blocks(), kInt4RowGroup};
+      if (packed_dims != want_packed || scale_dims != want_scales)
+        throw std::invalid_argument("MatMulInt4: for x " + dims_text(dims) + " and N " + std::to_string(s.outputs) + " the weights must be " +
+                                    dims_text(want_packed) + " and the scales " + dims_text(want_scales) + ", got " +
+                                    dims_text(packed_dims) + " and " + dims_text(scale_dims));
+      dims.back() = s.outputs;
+      float* y = context.GetOutput(0, dims).GetTensorMutableData<float>();
+      matmul_int4_cpu(s, x.GetTensorData<float>(), packed.GetTensorData<uint8_t>(), scales.GetTensorData<float>(), y,
+                      OrtThreadPoolRunner(context));
+    });
+  }
+
+ private:
+  int64_t outputs_;
+};
+
+struct MatMulInt4Op : Ort::CustomOpBase<MatMulInt4Op, MatMulInt4Kernel, true> {
+  explicit MatMulInt4Op(uint32_t api_version) { OrtCustomOp::version = api_version; }
+
+  OrtStatusPtr CreateKernelV2(const OrtApi&, const OrtKernelInfo* info, void** kernel) const noexcept {
+    return status_of([&] { *kernel = new MatMulInt4Kernel(info); });
+  }
+  const char* GetName() const { return kMatMulInt4; }
+  const char* GetExecutionProviderType() const { return kCpuProvider; }
+  std::size_t GetInputTypeCount() const { return 3; }
+  ONNXTensorElementDataType GetInputType(std::size_t index) const {
+    return index == 1 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8 : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  }
+  std::size_t GetOutputTypeCount() const { return 1; }
+  ONNXTensorElementDataType GetOutputType(std::size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
+};
 #if defined(FALCON_ONNX_WITH_CUDA)
 using CudaFloatOp = MixerOp<CudaKernel<float>, float>;
 using CudaHalfOp = MixerOp<CudaKernel<Ort::Float16_t>, Ort::Float16_t>;
@@ -284,7 +344,7 @@ using CudaBFloat16Op = MixerOp<CudaKernel<Ort::BFloat16_t>, Ort::BFloat16_t>;
 // The op descriptions and domains must outlive every session that uses them: they live until unload.
 struct Registry {
   explicit Registry(uint32_t api_version)
-      : cpu_float(kCpuProvider, api_version)
+      : cpu_float(kCpuProvider, api_version), matmul_int4(api_version)
 #if defined(FALCON_ONNX_WITH_CUDA)
         , cuda_float(kCudaProvider, api_version), cuda_half(kCudaProvider, api_version),
         cuda_bfloat16(kCudaProvider, api_version)
@@ -294,6 +354,7 @@ struct Registry {
   std::mutex mutex;
   std::vector<Ort::CustomOpDomain> domains;
   CpuFloatOp cpu_float;
+  MatMulInt4Op matmul_int4;
 #if defined(FALCON_ONNX_WITH_CUDA)
   CudaFloatOp cuda_float;
   CudaHalfOp cuda_half;
@@ -313,6 +374,7 @@ void add_domain(OrtSessionOptions* options, uint32_t api_version) {
   std::lock_guard<std::mutex> lock(r.mutex);
   Ort::CustomOpDomain domain(kDomain);
   domain.Add(&r.cpu_float);
+  domain.Add(&r.matmul_int4);
 #if defined(FALCON_ONNX_WITH_CUDA)
   domain.Add(&r.cuda_float);
   domain.Add(&r.cuda_half);

@@ -30,6 +30,9 @@
 #include <thread>
 #include <vector>
 
+#include "falcon_onnx/matmul_int4.h"
+#include "../src/thread_pool.h"
+
 namespace {
 
 constexpr int kColumns = 1024, kRows = 4096, kBlock = 32, kBlocks = kColumns / kBlock;
@@ -70,10 +73,11 @@ void quantize(const std::vector<float>& a, Activation& x) {
   for (int b = 0; b < kBlocks; ++b) {
     float absmax = 0;
     for (int i = 0; i < kBlock; ++i) absmax = std::max(absmax, std::fabs(a[b * kBlock + i]));
-    const float scale = absmax / 127.0f;
+    // As matmul_int4_cpu quantizes: times 127 / absmax, rounded to nearest even.
+    const float scale = absmax / 127.0f, inverse = absmax > 0 ? 127.0f / absmax : 0.0f;
     int sum = 0;
     for (int i = 0; i < kBlock; ++i) {
-      const int code = scale == 0 ? 0 : static_cast<int>(std::lround(a[b * kBlock + i] / scale));
+      const int code = static_cast<int>(std::nearbyint(a[b * kBlock + i] * inverse));
       x.codes[b * kBlock + i] = static_cast<int8_t>(code);
       sum += code;
     }
@@ -158,12 +162,14 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma"))) void ge
   }
 }
 
-// ---- Layout B: vectors across 16 output rows, the activations broadcast 4 bytes at a time ----
+// ---- Layout B: the layout of falcon_onnx.MatMulInt4 (include/falcon_onnx/matmul_int4.h), timed through the
+// library's own kernel (matmul_int4_cpu, which also quantizes its float activations) ----
 // For each group of 16 rows and each block of 32 columns, 256 bytes: four 64-byte runs, run j holding for the
 // 16 rows (4 bytes each) columns 8j..8j+3 of the block in the low nibbles and 8j+4..8j+7 in the high ones.
 // Scales [group][block][16]. vpdpbusd then takes the activations' 4 bytes as a broadcast, and a block of 16
 // rows costs 8 of them plus one conversion and one scaling, so the bookkeeping per block is shared by 16 rows
 // (layout A pays it per row); a prefill reuses each unpacked run across several activation rows.
+// (kRows is a multiple of 16 here, so no group is padded.)
 struct MatrixB {
   std::vector<uint8_t> packed;  // [rows / 16][blocks][4][16][4]
   std::vector<float> scales;    // [rows / 16][blocks][16]
@@ -188,70 +194,6 @@ MatrixB to_layout_b(const Matrix& a) {
           }
     }
   return m;
-}
-
-inline int32_t four_codes(const int8_t* codes) {
-  int32_t v;
-  std::memcpy(&v, codes, 4);
-  return v;
-}
-
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma"))) void gemv_b(const MatrixB& m,
-                                                                                      const Activation& x, float* y,
-                                                                                      int first_group, int end_group) {
-  const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
-  for (int g = first_group; g < end_group; ++g) {
-    const uint8_t* packed = m.packed.data() + static_cast<size_t>(g) * kBlocks * 256;
-    const float* scales = m.scales.data() + static_cast<size_t>(g) * kBlocks * 16;
-    __m512 sum = _mm512_setzero_ps();
-    for (int b = 0; b < kBlocks; ++b) {
-      __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
-      const int8_t* a = x.codes + b * kBlock;
-      for (int j = 0; j < 4; ++j) {
-        const __m512i raw = _mm512_loadu_si512(packed + (b * 4 + j) * 64);
-        even = _mm512_dpbusd_epi32(even, _mm512_and_si512(raw, low_nibbles), _mm512_set1_epi32(four_codes(a + 8 * j)));
-        odd = _mm512_dpbusd_epi32(odd, _mm512_and_si512(_mm512_srli_epi16(raw, 4), low_nibbles),
-                                  _mm512_set1_epi32(four_codes(a + 8 * j + 4)));
-      }
-      const __m512 weight_scales = _mm512_loadu_ps(scales + b * 16);
-      sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(even, odd)),
-                            _mm512_mul_ps(weight_scales, _mm512_set1_ps(x.scale[b])), sum);
-      sum = _mm512_fnmadd_ps(weight_scales, _mm512_set1_ps(x.zero_correction[b]), sum);
-    }
-    _mm512_storeu_ps(y + g * 16, sum);
-  }
-}
-
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma"))) void gemm_b(const MatrixB& m,
-                                                                                      const Activations& x, float* out,
-                                                                                      int first_group, int end_group) {
-  const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
-  for (int g = first_group; g < end_group; ++g) {
-    const uint8_t* packed = m.packed.data() + static_cast<size_t>(g) * kBlocks * 256;
-    const float* scales = m.scales.data() + static_cast<size_t>(g) * kBlocks * 16;
-    for (int t0 = 0; t0 < kTokens; t0 += kRowGroup) {
-      __m512 sum[kRowGroup];
-      for (int r = 0; r < kRowGroup; ++r) sum[r] = _mm512_setzero_ps();
-      for (int b = 0; b < kBlocks; ++b) {
-        __m512i codes[8];
-        for (int j = 0; j < 4; ++j) {
-          const __m512i raw = _mm512_loadu_si512(packed + (b * 4 + j) * 64);
-          codes[2 * j] = _mm512_and_si512(raw, low_nibbles);
-          codes[2 * j + 1] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low_nibbles);
-        }
-        const __m512 weight_scales = _mm512_loadu_ps(scales + b * 16);
-        for (int r = 0; r < kRowGroup; ++r) {
-          const Activation& a = x.rows[t0 + r];
-          const int8_t* codes_a = a.codes + b * kBlock;
-          __m512i dot = _mm512_setzero_si512();
-          for (int q = 0; q < 8; ++q) dot = _mm512_dpbusd_epi32(dot, codes[q], _mm512_set1_epi32(four_codes(codes_a + 4 * q)));
-          sum[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(weight_scales, _mm512_set1_ps(a.scale[b])), sum[r]);
-          sum[r] = _mm512_fnmadd_ps(weight_scales, _mm512_set1_ps(a.zero_correction[b]), sum[r]);
-        }
-      }
-      for (int r = 0; r < kRowGroup; ++r) _mm512_storeu_ps(out + static_cast<size_t>(t0 + r) * kRows + g * 16, sum[r]);
-    }
-  }
 }
 
 // The same bytes read and summed, eight independent accumulators: the memory's pace for this thread count.
@@ -343,9 +285,12 @@ int main() {
 
   // Prefill: kTokens activation rows against the same matrices; checked against the GEMV row by row.
   Activations batch;
+  std::vector<float> batch_input(static_cast<std::size_t>(kTokens) * kColumns);
   for (int t = 0; t < kTokens; ++t) {
-    for (float& v : input) v = normal(random) * 50;
-    quantize(input, batch.rows[t]);
+    std::vector<float> row(kColumns);
+    for (float& v : row) v = normal(random) * 50;
+    std::copy(row.begin(), row.end(), batch_input.begin() + static_cast<std::ptrdiff_t>(t) * kColumns);
+    quantize(row, batch.rows[t]);
   }
   std::vector<float> product(static_cast<size_t>(kTokens) * kRows), row(kRows);
   gemm(matrices[0], batch, product.data(), 0, kRows);
@@ -366,26 +311,32 @@ int main() {
                 threads == 1 ? " " : "s", seconds / gemm_matrices * 1e6, kTokens, macs / seconds / 1e9);
   }
 
-  // Layout B, the same products: checked against layout A, then timed the same way.
+  // Layout B through the library's kernel, the same products: checked against layout A, then timed.
   std::vector<MatrixB> matrices_b(kMatrices, to_layout_b(matrices[0]));
-  std::vector<float> y_b(kRows);
-  gemv_b(matrices_b[0], x, y_b.data(), 0, kRows / 16);
+  const falcon_onnx::MatMulInt4Shape one{1, kColumns, kRows}, many{kTokens, kColumns, kRows};
+  std::vector<float> y_b(kRows), product_b(product.size());
+  const falcon_onnx::ThreadPool& single = falcon_onnx::ThreadPool::shared(1);
+  falcon_onnx::matmul_int4_cpu(one, input.data(), matrices_b[0].packed.data(), matrices_b[0].scales.data(), y_b.data(), single);
+  falcon_onnx::matmul_int4_cpu(many, batch_input.data(), matrices_b[0].packed.data(), matrices_b[0].scales.data(), product_b.data(), single);
   double layout_error = 0;
-  for (int n = 0; n < kRows; ++n) layout_error = std::max(layout_error, static_cast<double>(std::fabs(y_b[n] - y[n])));
-  std::vector<float> product_b(product.size());
-  gemm_b(matrices_b[0], batch, product_b.data(), 0, kRows / 16);
-  for (size_t i = 0; i < product.size(); ++i) layout_error = std::max(layout_error, static_cast<double>(std::fabs(product_b[i] - product[i])));
-  std::printf("layout B (vectors across 16 rows): max difference %.2e from layout A (GEMV and GEMM)\n", layout_error);
+  for (int n = 0; n < kRows; ++n) layout_error = std::max(layout_error, std::fabs(y_b[n] - y[n]) / std::max(1.0, static_cast<double>(std::fabs(y[n]))));
+  for (std::size_t i = 0; i < product.size(); ++i)
+    layout_error = std::max(layout_error, std::fabs(product_b[i] - product[i]) / std::max(1.0, static_cast<double>(std::fabs(product[i]))));
+  std::printf("layout B (matmul_int4_cpu, %s kernel): max relative difference %.2e from layout A (GEMV and GEMM)\n",
+              falcon_onnx::matmul_int4_cpu_kernel(), layout_error);
   if (layout_error > 1e-4) return 1;
   for (int threads : thread_counts) {
-    const int groups = kRows / 16;
-    const double gemv_seconds = best_seconds(threads, [&](int t) {
-      std::vector<float> out(kRows);
-      for (const MatrixB& m : matrices_b) gemv_b(m, x, out.data(), t * groups / threads, (t + 1) * groups / threads);
-    });
-    const double gemm_seconds = best_seconds(threads, [&](int t) {
-      for (int i = 0; i < gemm_matrices; ++i) gemm_b(matrices_b[i], batch, product_b.data(), t * groups / threads, (t + 1) * groups / threads);
-    });
+    const falcon_onnx::ThreadPool& pool = falcon_onnx::ThreadPool::shared(threads);
+    double gemv_seconds = 1e30, gemm_seconds = 1e30;
+    for (int repeat = 0; repeat < 20; ++repeat) {
+      auto start = std::chrono::steady_clock::now();
+      for (const MatrixB& m : matrices_b) falcon_onnx::matmul_int4_cpu(one, input.data(), m.packed.data(), m.scales.data(), y_b.data(), pool);
+      gemv_seconds = std::min(gemv_seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      start = std::chrono::steady_clock::now();
+      for (int i = 0; i < gemm_matrices; ++i)
+        falcon_onnx::matmul_int4_cpu(many, batch_input.data(), matrices_b[i].packed.data(), matrices_b[i].scales.data(), product_b.data(), pool);
+      gemm_seconds = std::min(gemm_seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
     const double macs = static_cast<double>(gemm_matrices) * kTokens * kRows * kColumns;
     std::printf("%d thread%s, layout B: GEMV %.1f us per matrix, %.1f GB/s; GEMM %.0f us per matrix and %d tokens, %.0f G "
                 "multiply-adds/s\n",

@@ -34,6 +34,8 @@ public sealed record BenchmarkOptions
     /// a prompt batch; false races exports with logits for every position (the exporter's default).
     /// </summary>
     public bool OursLastPositionLogits { get; init; } = true;
+    /// <summary>Our int4 weights through FalconOnnx's falcon_onnx.MatMulInt4 (the default) or MatMulNBits.</summary>
+    public bool OursCustomInt4 { get; init; } = true;
     /// <summary>Rebuild the checkpoint, exports and GGUF files even when the work folder has them.</summary>
     public bool Fresh { get; init; }
 

@@ -107,7 +107,8 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
             OnnxRuntime: typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version?.ToString() ?? "?",
             LlamaCppBuild: $"LLamaSharp {LlamaCppLibrary.LLamaSharpVersion} with LLamaSharp.Backend.Cpu, native library {string.Join("; ", LlamaCppLibrary.LoadedLibraries)}",
             LlamaCppSystemInfo: LlamaCppLibrary.SystemInfo,
-            OursSettings: $"exports with --ssm {ExportOptions.Name(options.OursSsm)}{(options.OursSsm == SsmLowering.Custom ? " (FalconOnnx's fused Mamba2Mixer operator)" : "")} --logits {(options.OursLastPositionLogits ? "last" : "all")}, prompt chunks of {RaceProtocol.PrefillChunk} tokens",
+            OursSettings: $"exports with --ssm {ExportOptions.Name(options.OursSsm)}{(options.OursSsm == SsmLowering.Custom ? " (FalconOnnx's fused Mamba2Mixer operator)" : "")} --logits {(options.OursLastPositionLogits ? "last" : "all")}" +
+                (options.OursCustomInt4 ? ", int4 with --int4-matmul custom (falcon_onnx.MatMulInt4)" : "") + $", prompt chunks of {RaceProtocol.PrefillChunk} tokens",
             PeerSettings: $"KV cache {options.PeerKeyValueType.ToString().Replace("GGML_TYPE_", "")}, flash attention {LlamaCppRaceEngine.FlashAttentionName(options.PeerFlashAttention)}, n_batch = n_ubatch = {RaceProtocol.PrefillChunk}");
         return new RaceResults(preset.Name, options.PromptTokens, options.DecodeSteps, options.Runs, machine, rows, agreements, peerFiles, _notes);
     }
@@ -154,11 +155,25 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
         BytesPerToken.RecurrentStateBytes(config));
 
     private string Export(string checkpoint, PrecisionPair pair, CancellationToken cancellationToken) =>
-        Step($"our {pair.OursLabel} export ({OursExportName})", Path.Combine(options.WorkFolder, $"{options.Size}-onnx-{pair.OursLabel}-{OursExportName.Replace(", ", "-").Replace(' ', '-')}"),
-            path => FalconH1Exporter.Export(checkpoint, path, pair.OursExport! with { Force = true, Ssm = options.OursSsm, LastPositionLogits = options.OursLastPositionLogits },
-                cancellationToken: cancellationToken));
+        Step($"our {pair.OursLabel} export ({OursExportName(pair)})", Path.Combine(options.WorkFolder, $"{options.Size}-onnx-{pair.OursLabel}-{OursExportName(pair).Replace(", ", "-").Replace(' ', '-')}"),
+            path => FalconH1Exporter.Export(checkpoint, path, OursExportOptions(pair), cancellationToken: cancellationToken));
 
-    private string OursExportName => $"ssm {ExportOptions.Name(options.OursSsm)}, logits {(options.OursLastPositionLogits ? "last" : "all")}";
+    private ExportOptions OursExportOptions(PrecisionPair pair)
+    {
+        var export = pair.OursExport!;
+        bool customInt4 = options.OursCustomInt4 && export.Precision == FalconOnnx.Models.Precision.Int4;
+        return export with
+        {
+            Force = true,
+            Ssm = options.OursSsm,
+            LastPositionLogits = options.OursLastPositionLogits,
+            Quantization = export.Quantization with { CustomInt4 = customInt4 },
+        };
+    }
+
+    private string OursExportName(PrecisionPair pair) =>
+        $"ssm {ExportOptions.Name(options.OursSsm)}, logits {(options.OursLastPositionLogits ? "last" : "all")}" +
+        (OursExportOptions(pair).Quantization.CustomInt4 ? ", int4-matmul custom" : "");
 
     private void Quantize(string source, string destination, LLamaFtype fileType)
     {

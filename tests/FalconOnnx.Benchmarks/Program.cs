@@ -18,11 +18,13 @@ var peerFlash = new Option<string>("--peer-flash-attention") { Description = "ll
 var ssm = new Option<string>("--ssm") { Description = "Our Mamba-2 lowering: custom (FalconOnnx's fused operator), ort (ONNX Runtime's contrib operators, the exporter's portable default) or onnx (standard operators)", DefaultValueFactory = _ => "custom" };
 var logits = new Option<string>("--logits") { Description = "Our exports' logits: last (the last position, as llama.cpp computes them for a prompt) or all (every position, the exporter's default)", DefaultValueFactory = _ => "last" };
 logits.AcceptOnlyFromAmong("last", "all");
+var int4MatMul = new Option<string>("--int4-matmul") { Description = "Our int4 weights through: custom (falcon_onnx.MatMulInt4) or ort (com.microsoft.MatMulNBits, the exporter's default)", DefaultValueFactory = _ => "custom" };
+int4MatMul.AcceptOnlyFromAmong("custom", "ort");
 var fresh = new Option<bool>("--fresh") { Description = "Rebuild the checkpoint, exports and GGUF files" };
 
 var root = new RootCommand("Races FalconOnnx.Runtime against llama.cpp (LLamaSharp) on the same synthetic Falcon-H1 weights: prefill and decode speed, logit agreement, share of the memory-bandwidth ceiling.")
 {
-    size, threads, precisions, depths, output, work, runs, promptTokens, decodeSteps, peerKv, peerFlash, ssm, logits, fresh,
+    size, threads, precisions, depths, output, work, runs, promptTokens, decodeSteps, peerKv, peerFlash, ssm, logits, int4MatMul, fresh,
 };
 root.SetAction(parse =>
 {
@@ -53,6 +55,7 @@ root.SetAction(parse =>
         },
         OursSsm = ExportOptions.ParseSsm(parse.GetValue(ssm)!),
         OursLastPositionLogits = parse.GetValue(logits) == "last",
+        OursCustomInt4 = parse.GetValue(int4MatMul) == "custom",
         Fresh = parse.GetValue(fresh),
     };
     if (options.Depths.Count == 0 || options.Depths.Any(d => d < 0)) throw new ArgumentException("--depths: give one or more depths >= 0");

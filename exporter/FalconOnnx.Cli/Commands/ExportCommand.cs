@@ -22,11 +22,13 @@ public static class ExportCommand
         var zeroPoints = new Option<bool>("--zero-points") { Description = "Asymmetric quantization (a zero point per block) instead of symmetric" };
         var accuracy = new Option<int>("--accuracy-level") { Description = "MatMulNBits accuracy_level (4: int8 activations on the CPU, fastest; 1: fp32, which with 8-bit weights takes ONNX Runtime's slow dequantize-every-call path on the CPU)", DefaultValueFactory = _ => 4 };
         var tensorPrecision = new Option<string[]>("--tensor-precision") { Description = "Override per weight, pattern=precision, e.g. '*.mamba.in_proj.weight=int8' (repeatable)" };
+        var int4MatMul = new Option<string>("--int4-matmul") { Description = "int4 weights through: ort (com.microsoft.MatMulNBits, runs anywhere ONNX Runtime does) or custom (FalconOnnx's falcon_onnx.MatMulInt4, CPU only, faster; needs --block-size 32 and the folder's operator library)", DefaultValueFactory = _ => "ort" };
+        int4MatMul.AcceptOnlyFromAmong("ort", "custom");
         var logits = new Option<string>("--logits") { Description = "Logits output: all (every new position; eval needs them) or last (the last position only: faster prefill and less memory; generation in our runtime and onnxruntime-genai needs no more)", DefaultValueFactory = _ => "all" };
         logits.AcceptOnlyFromAmong("all", "last");
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder" };
         var modelId = new Option<string?>("--model-id") { Description = "The released checkpoint the input is (Hugging Face repo id, see models.json); its config is checked against it. Default: config.json's _name_or_path" };
-        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder") { input, output, ssm, attention, precision, ep, blockSize, zeroPoints, accuracy, tensorPrecision, logits, force, modelId };
+        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder") { input, output, ssm, attention, precision, ep, blockSize, zeroPoints, accuracy, int4MatMul, tensorPrecision, logits, force, modelId };
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, cancellation =>
         {
             var options = new ExportOptions
@@ -36,7 +38,8 @@ public static class ExportCommand
                 Force = parse.GetValue(force),
                 Precision = Precisions.Parse(parse.GetValue(precision)!),
                 Target = parse.GetValue(ep) == "cuda" ? ExecutionTarget.Cuda : ExecutionTarget.Cpu,
-                Quantization = new QuantizationSettings(parse.GetValue(blockSize), !parse.GetValue(zeroPoints), parse.GetValue(accuracy)),
+                Quantization = new QuantizationSettings(parse.GetValue(blockSize), !parse.GetValue(zeroPoints), parse.GetValue(accuracy),
+                    CustomInt4: parse.GetValue(int4MatMul) == "custom"),
                 TensorPrecisions = parse.GetValue(tensorPrecision) ?? [],
                 LastPositionLogits = parse.GetValue(logits) == "last",
                 ModelId = parse.GetValue(modelId),

@@ -108,6 +108,15 @@ public sealed record ExportOptions
         }
         if (Ssm == SsmLowering.Onnx && Attention == AttentionLowering.Gqa)
             throw new FalconOnnxException("--ssm onnx writes standard ONNX operators only; it cannot be combined with --attention gqa (a com.microsoft operator)");
+        if (Quantization.CustomInt4)
+        {
+            if (!(Precision == Precision.Int4 || TensorPrecisions.Any(t => t.EndsWith("=int4", StringComparison.Ordinal))))
+                throw new FalconOnnxException($"--int4-matmul custom applies to int4 weights; a {Precision.Name()} export has none (use --precision int4)");
+            if (Target == ExecutionTarget.Cuda)
+                throw new FalconOnnxException("--int4-matmul custom --ep cuda: falcon_onnx.MatMulInt4 has a CPU kernel only; use --int4-matmul ort for CUDA");
+            if (!File.Exists(Mamba2CustomCore.BuiltLibraryPath))
+                throw new FalconOnnxException($"--int4-matmul custom: the operator library {Mamba2CustomCore.BuiltLibraryPath} was not built (the build needs cmake and a C++17 compiler; see custom-ops/)");
+        }
         if (Ssm == SsmLowering.Custom && !File.Exists(Mamba2CustomCore.BuiltLibraryPath))
             throw new FalconOnnxException($"--ssm custom: the operator library {Mamba2CustomCore.BuiltLibraryPath} was not built (the build needs cmake and a C++17 compiler; see custom-ops/)");
         if (Attention == AttentionLowering.Gqa && GqaLacksKernels)
@@ -115,6 +124,9 @@ public sealed record ExportOptions
         if (Attention == AttentionLowering.Gqa && headDim % 8 != 0)
             throw new FalconOnnxException($"--attention gqa: config.json field 'head_dim' is {headDim}; GroupQueryAttention needs a multiple of 8 (use --attention concat)");
     }
+
+    /// <summary>True when the graph uses an operator of FalconOnnx's library, which the folder then carries.</summary>
+    public bool NeedsCustomOps => Ssm == SsmLowering.Custom || Quantization.CustomInt4;
 
     internal IAttentionCore CreateAttentionCore(int headDim) => ResolveAttention(headDim) switch
     {

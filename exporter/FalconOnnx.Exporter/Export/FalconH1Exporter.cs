@@ -70,7 +70,7 @@ public static class FalconH1Exporter
             if (File.Exists(source)) File.Copy(source, Path.Combine(folder.Staging, name));
         }
         string? library = null;
-        if (core is Mamba2CustomCore)
+        if (options.NeedsCustomOps)
         {
             // The folder carries its operator library, so ONNX Runtime, GenAI and the runtime find it beside the model.
             library = Mamba2CustomCore.LibraryFileName;
@@ -143,7 +143,9 @@ public static class FalconH1Exporter
             TargetEp = options.Target == ExecutionTarget.Cuda ? "cuda" : "cpu",
             Quantization = !options.Precision.IsQuantized() ? null : new ManifestQuantization
             {
-                Method = "block-wise round-to-nearest (MatMulNBits, GatherBlockQuantized)",
+                Method = options.Quantization.CustomInt4
+                    ? "block-wise round-to-nearest (falcon_onnx.MatMulInt4 for int4, MatMulNBits for int8, GatherBlockQuantized)"
+                    : "block-wise round-to-nearest (MatMulNBits, GatherBlockQuantized)",
                 BlockSize = options.Quantization.BlockSize,
                 Symmetric = options.Quantization.Symmetric,
                 AccuracyLevel = options.Quantization.AccuracyLevel,

@@ -58,7 +58,10 @@ public sealed class PrecisionPolicy
 }
 
 /// <summary>The block quantization settings of an export.</summary>
-public sealed record QuantizationSettings(int BlockSize = 32, bool Symmetric = true, int AccuracyLevel = 4)
+/// <param name="CustomInt4">int4 weights through FalconOnnx's falcon_onnx.MatMulInt4 (custom-ops, CPU) instead of
+/// com.microsoft.MatMulNBits: its own weight layout (16 rows interleaved, blocks of 32, symmetric), read from the
+/// mapped file as stored (no repacked copy), with int8 activations per block like accuracy_level 4.</param>
+public sealed record QuantizationSettings(int BlockSize = 32, bool Symmetric = true, int AccuracyLevel = 4, bool CustomInt4 = false)
 {
     public static readonly int[] BlockSizes = [16, 32, 64, 128];
 
@@ -70,5 +73,7 @@ public sealed record QuantizationSettings(int BlockSize = 32, bool Symmetric = t
             throw new FalconOnnxException($"--block-size: {BlockSize} is not supported (expected one of {string.Join(", ", BlockSizes)})");
         if (AccuracyLevel is < 0 or > 4)
             throw new FalconOnnxException($"--accuracy-level: {AccuracyLevel} is outside 0..4");
+        if (CustomInt4 && (BlockSize != 32 || !Symmetric))
+            throw new FalconOnnxException($"--int4-matmul custom: falcon_onnx.MatMulInt4 takes symmetric blocks of 32 (got --block-size {BlockSize}{(Symmetric ? "" : " --zero-points")})");
     }
 }

@@ -41,6 +41,12 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint, Preci
         var precision = policy.For(name, kind, (int)sources[0].Columns);
         Precisions[name] = precision.Name();
         if (!precision.IsQuantized()) return new DenseLinear(Matrix(name, sources));
+        if (precision == Precision.Int4 && quantization.CustomInt4)
+        {
+            var interleaved = new QuantizedWeight(sources, quantization.Quantizer(precision), QuantizedLayout.Rows16);
+            return new Int4Linear(g.Initializer(name + ".quantized", interleaved.Packed), g.Initializer(name + ".scales", interleaved.Scales),
+                interleaved.Columns, interleaved.Rows);
+        }
         var weight = new QuantizedWeight(sources, quantization.Quantizer(precision));
         return new QuantizedLinear(g.Initializer(name + ".quantized", weight.Packed), g.Initializer(name + ".scales", weight.Scales),
             weight.ZeroPoints is null ? null : g.Initializer(name + ".zero_points", weight.ZeroPoints),
@@ -62,7 +68,7 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint, Preci
         var precision = policy.For(name, WeightKind.Embedding, _c.HiddenSize);
         Precisions[name] = precision.Name();
         if (!precision.IsQuantized()) return new DenseEmbedding(g.Initializer(name, new FoldedTensor([source], transpose: false, type: compute)));
-        var weight = new QuantizedWeight([source], quantization.Quantizer(precision), forGather: true);
+        var weight = new QuantizedWeight([source], quantization.Quantizer(precision), QuantizedLayout.Gather);
         return new QuantizedEmbedding(g.Initializer(name + ".quantized", weight.Packed), g.Initializer(name + ".scales", weight.Scales),
             weight.ZeroPoints is null ? null : g.Initializer(name + ".zero_points", weight.ZeroPoints), precision.Bits(), quantization.BlockSize);
     }

@@ -4,33 +4,65 @@ using FalconOnnx.Onnx;
 
 namespace FalconOnnx.Graphs.Quantization;
 
+/// <summary>How a quantized weight's initializers are laid out, for the operator that reads them.</summary>
+public enum QuantizedLayout
+{
+    /// <summary>com.microsoft.MatMulNBits: packed [rows, blocks, bytes per block], scales [rows · blocks].</summary>
+    MatMulNBits,
+    /// <summary>com.microsoft.GatherBlockQuantized: packed [rows, bytes], scales [rows, blocks].</summary>
+    Gather,
+    /// <summary>
+    /// falcon_onnx.MatMulInt4 (custom-ops/include/falcon_onnx/matmul_int4.h), 4-bit symmetric blocks of 32: rows
+    /// taken 16 at a time (the last group padded with zero codes and scales); per group and block 256 bytes, four
+    /// runs of 64 where run j holds for each of the 16 rows (4 bytes each) columns 8j..8j+3 of the block in the low
+    /// nibbles and 8j+4..8j+7 in the high ones; scales [groups, blocks, 16].
+    /// </summary>
+    Rows16,
+}
+
 /// <summary>
-/// A weight matrix quantized block-wise (see <see cref="BlockQuantizer"/>) from checkpoint rows, as the three
-/// initializers of MatMulNBits or GatherBlockQuantized: packed values, scales and (asymmetric) zero points.
-/// The packed values are written first: the rows stream through in blocks, are quantized in parallel, and the
-/// small scales and zero points are kept for the two initializers that follow.
+/// A weight matrix quantized block-wise (see <see cref="BlockQuantizer"/>) from checkpoint rows, as the
+/// initializers of MatMulNBits, GatherBlockQuantized or MatMulInt4 (<see cref="QuantizedLayout"/>): packed values,
+/// scales and (asymmetric) zero points. The packed values are written first: the rows stream through in blocks,
+/// are quantized in parallel, and the small scales and zero points are kept for the initializers that follow.
 /// </summary>
 public sealed class QuantizedWeight
 {
+    private const int GroupRows = 16;
     private const long BlockBytes = 32L << 20;
     private readonly RowSource[] _sources;
     private float[]? _scales;
     private byte[]? _zeroPoints;
 
-    /// <param name="forGather">GatherBlockQuantized shapes ([rows, bytes], [rows, blocks]) instead of MatMulNBits'.</param>
-    public QuantizedWeight(RowSource[] sources, BlockQuantizer quantizer, bool forGather = false)
+    public QuantizedWeight(RowSource[] sources, BlockQuantizer quantizer, QuantizedLayout layout = QuantizedLayout.MatMulNBits)
     {
         _sources = sources;
         Quantizer = quantizer;
+        Layout = layout;
         Rows = (int)sources.Sum(s => s.Rows);
         Columns = (int)sources[0].Columns;
         if (Columns % quantizer.BlockSize != 0)
             throw new FalconOnnxException($"block size {quantizer.BlockSize} does not divide the width {Columns} of '{sources[0].Tensor.Name}'");
+        if (layout == QuantizedLayout.Rows16 && (quantizer.Bits != 4 || quantizer.BlockSize != 32 || !quantizer.Symmetric))
+            throw new ArgumentException("the Rows16 layout holds symmetric 4-bit blocks of 32", nameof(layout));
         int blocks = quantizer.BlocksPerRow(Columns), packed = quantizer.PackedBytesPerRow(Columns), zeros = quantizer.ZeroPointBytesPerRow(Columns);
-        Packed = new PackedData(this, forGather ? [Rows, packed] : [Rows, blocks, quantizer.BlockSize * quantizer.Bits / 8]);
-        Scales = new ScaleData(this, forGather ? [Rows, blocks] : [(long)Rows * blocks]);
-        ZeroPoints = quantizer.Symmetric ? null : new ZeroPointData(this, forGather ? [Rows, zeros] : [(long)Rows * zeros]);
+        long groups = (Rows + GroupRows - 1) / GroupRows;
+        Packed = new PackedData(this, layout switch
+        {
+            QuantizedLayout.Gather => [Rows, packed],
+            QuantizedLayout.Rows16 => [groups, blocks, GroupRows * 16],
+            _ => [Rows, blocks, quantizer.BlockSize * quantizer.Bits / 8],
+        });
+        Scales = new ScaleData(this, layout switch
+        {
+            QuantizedLayout.Gather => [Rows, blocks],
+            QuantizedLayout.Rows16 => [groups, blocks, GroupRows],
+            _ => [(long)Rows * blocks],
+        });
+        ZeroPoints = quantizer.Symmetric ? null : new ZeroPointData(this, layout == QuantizedLayout.Gather ? [Rows, zeros] : [(long)Rows * zeros]);
     }
+
+    public QuantizedLayout Layout { get; }
 
     public BlockQuantizer Quantizer { get; }
 
@@ -48,6 +80,11 @@ public sealed class QuantizedWeight
 
     private void WritePacked(ITensorSink sink)
     {
+        if (Layout == QuantizedLayout.Rows16)
+        {
+            WriteRows16(sink);
+            return;
+        }
         var q = Quantizer;
         int blocks = q.BlocksPerRow(Columns), packedRow = q.PackedBytesPerRow(Columns), zeroRow = q.ZeroPointBytesPerRow(Columns);
         _scales = new float[(long)Rows * blocks];
@@ -88,6 +125,87 @@ public sealed class QuantizedWeight
         }
     }
 
+    /// <summary>
+    /// The Rows16 layout: rows are quantized as for MatMulNBits into a buffer of whole 16-row groups (across source
+    /// boundaries), then each group is interleaved; the scales are kept row-major and reordered when written.
+    /// </summary>
+    private void WriteRows16(ITensorSink sink)
+    {
+        var q = Quantizer;
+        int blocks = q.BlocksPerRow(Columns), packedRow = q.PackedBytesPerRow(Columns);
+        int groups = (Rows + GroupRows - 1) / GroupRows;
+        _scales = new float[(long)groups * GroupRows * blocks];
+        int groupsPerChunk = (int)Math.Clamp(BlockBytes / ((long)Columns * sizeof(float) * GroupRows), 1, groups);
+        int chunkRows = groupsPerChunk * GroupRows;
+        float[] values = ArrayPool<float>.Shared.Rent(chunkRows * Columns);
+        byte[] rowMajor = ArrayPool<byte>.Shared.Rent(chunkRows * packedRow);
+        byte[] interleaved = ArrayPool<byte>.Shared.Rent(chunkRows * packedRow);
+        try
+        {
+            int sourceIndex = 0;
+            long sourceRow = 0;
+            for (int firstGroup = 0; firstGroup < groups; firstGroup += groupsPerChunk)
+            {
+                int chunkGroups = Math.Min(groupsPerChunk, groups - firstGroup);
+                int firstRow = firstGroup * GroupRows, rows = Math.Min(chunkGroups * GroupRows, Rows - firstRow);
+                // Read the chunk's rows from the sources in order; the padding rows of the last group stay zero.
+                var factors = new double[rows];
+                for (int r = 0; r < rows;)
+                {
+                    while (sourceRow == _sources[sourceIndex].Rows) { sourceIndex++; sourceRow = 0; }
+                    var source = _sources[sourceIndex];
+                    int take = (int)Math.Min(rows - r, source.Rows - sourceRow);
+                    source.Tensor.ReadFloats(sourceRow * Columns, values.AsSpan(r * Columns, take * Columns));
+                    for (int i = 0; i < take; i++) factors[r + i] = source.RowScale is { } scale ? scale((int)(sourceRow + i)) : 1.0;
+                    r += take;
+                    sourceRow += take;
+                }
+                Parallel.For(0, chunkGroups, group =>
+                {
+                    for (int r = group * GroupRows; r < Math.Min((group + 1) * GroupRows, rows); r++)
+                    {
+                        var span = values.AsSpan(r * Columns, Columns);
+                        double factor = factors[r];
+                        if (factor != 1.0) for (int i = 0; i < span.Length; i++) span[i] = (float)(span[i] * factor);
+                        q.QuantizeRow(span, rowMajor.AsSpan(r * packedRow, packedRow), _scales.AsSpan((firstRow + r) * blocks, blocks), []);
+                    }
+                    int groupRows = Math.Min(GroupRows, rows - group * GroupRows);
+                    Interleave(rowMajor.AsSpan(group * GroupRows * packedRow, groupRows * packedRow), groupRows, blocks,
+                        interleaved.AsSpan(group * GroupRows * packedRow, GroupRows * packedRow));
+                });
+                sink.Write((long)firstRow * packedRow, interleaved.AsSpan(0, chunkGroups * GroupRows * packedRow));
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(values);
+            ArrayPool<byte>.Shared.Return(rowMajor);
+            ArrayPool<byte>.Shared.Return(interleaved);
+        }
+    }
+
+    /// <summary>
+    /// One group of up to 16 rows from MatMulNBits' packing (element 2i in the low nibble of byte i) into Rows16's
+    /// (see <see cref="QuantizedLayout.Rows16"/>); missing rows get code 8, which decodes to 0.
+    /// </summary>
+    internal static void Interleave(ReadOnlySpan<byte> rowMajor, int rows, int blocks, Span<byte> group)
+    {
+        int packedRow = blocks * 16;
+        for (int b = 0; b < blocks; b++)
+            for (int j = 0; j < 4; j++)
+                for (int r = 0; r < GroupRows; r++)
+                    for (int i = 0; i < 4; i++)
+                    {
+                        int column = b * 32 + 8 * j + i;
+                        int low = Code(rowMajor, packedRow, rows, r, column), high = Code(rowMajor, packedRow, rows, r, column + 4);
+                        group[(b * 4 + j) * 64 + r * 4 + i] = (byte)(low | high << 4);
+                    }
+    }
+
+    private static int Code(ReadOnlySpan<byte> rowMajor, int packedRow, int rows, int row, int column) =>
+        row >= rows ? 8 : (rowMajor[row * packedRow + column / 2] >> (column % 2 * 4)) & 0xF;
+
+
     private sealed class PackedData(QuantizedWeight owner, long[] shape) : TensorData(ElementType.UInt8, shape)
     {
         public override void WriteTo(ITensorSink sink) => owner.WritePacked(sink);
@@ -98,9 +216,22 @@ public sealed class QuantizedWeight
         public override void WriteTo(ITensorSink sink)
         {
             var scales = owner._scales ?? throw new InvalidOperationException("the packed values of a quantized weight are written before its scales");
+            if (owner.Layout == QuantizedLayout.Rows16) scales = Rows16Scales(scales, owner.Quantizer.BlocksPerRow(owner.Columns));
             sink.Write(0, MemoryMarshal.AsBytes(scales.AsSpan()));
             owner._scales = owner.ZeroPoints is null ? null : scales;
         }
+    }
+
+    /// <summary>Row-major scales [groups · 16, blocks] as [groups, blocks, 16].</summary>
+    private static float[] Rows16Scales(float[] rowMajor, int blocks)
+    {
+        var result = new float[rowMajor.Length];
+        int groups = rowMajor.Length / blocks / GroupRows;
+        for (int g = 0; g < groups; g++)
+            for (int b = 0; b < blocks; b++)
+                for (int r = 0; r < GroupRows; r++)
+                    result[((long)g * blocks + b) * GroupRows + r] = rowMajor[((long)g * GroupRows + r) * blocks + b];
+        return result;
     }
 
     private sealed class ZeroPointData(QuantizedWeight owner, long[] shape) : TensorData(ElementType.UInt8, shape)

@@ -1,0 +1,257 @@
+// The int4 matrix product of matmul_int4.h: activations quantized per block of 32 into int8 codes, then one
+// pass over the weights in groups of 16 rows, each group's unpacked codes reused for up to 8 activation rows.
+#include "falcon_onnx/matmul_int4.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define FALCON_ONNX_INT4_VNNI 1
+#endif
+
+namespace falcon_onnx {
+namespace {
+
+constexpr int kTokenGroup = 8;  // activation rows that share one unpacking of a block
+
+// One activation row quantized: codes[k], and per block the scale and 8 * scale * sum(codes), the part the
+// zero point 8 of the weights adds to the integer dot product.
+struct QuantizedRows {
+  std::vector<int8_t> codes;
+  std::vector<float> scales, zero_terms;
+};
+
+void quantize_row(const float* x, int64_t inputs, int8_t* codes, float* scales, float* zero_terms) {
+  for (int64_t b = 0; b < inputs / kInt4Block; ++b) {
+    const float* v = x + b * kInt4Block;
+    float absmax = 0.0f;
+    for (int i = 0; i < kInt4Block; ++i) absmax = std::max(absmax, std::fabs(v[i]));
+    const float scale = absmax / 127.0f, inverse = absmax > 0.0f ? 127.0f / absmax : 0.0f;
+    int sum = 0;
+    for (int i = 0; i < kInt4Block; ++i) {
+      const int code = static_cast<int>(std::nearbyint(v[i] * inverse));
+      codes[b * kInt4Block + i] = static_cast<int8_t>(std::clamp(code, -127, 127));
+      sum += codes[b * kInt4Block + i];
+    }
+    scales[b] = scale;
+    zero_terms[b] = 8.0f * scale * static_cast<float>(sum);
+  }
+}
+
+struct Call {
+  const MatMulInt4Shape* shape;
+  const float* x;
+  const uint8_t* packed;
+  const float* scales;
+  float* y;
+  QuantizedRows* rows;
+  int64_t groups_per_task;
+};
+
+// Writes the (up to 16) outputs of group g for one activation row.
+inline void store_group(const MatMulInt4Shape& s, int64_t g, int64_t token, const float* values, float* y) {
+  const int64_t first = g * kInt4RowGroup, count = std::min<int64_t>(kInt4RowGroup, s.outputs - first);
+  std::memcpy(y + token * s.outputs + first, values, static_cast<std::size_t>(count) * sizeof(float));
+}
+
+// Portable kernel: the same arithmetic, one row, block and code at a time.
+void groups_generic(const Call& c, int64_t first_group, int64_t end_group) {
+  const MatMulInt4Shape& s = *c.shape;
+  const int64_t blocks = s.blocks();
+  float values[kInt4RowGroup];
+  for (int64_t g = first_group; g < end_group; ++g)
+    for (int64_t t = 0; t < s.tokens; ++t) {
+      const int8_t* a = c.rows->codes.data() + t * s.inputs;
+      for (int r = 0; r < kInt4RowGroup; ++r) {
+        float sum = 0.0f;
+        for (int64_t b = 0; b < blocks; ++b) {
+          const uint8_t* runs = c.packed + (g * blocks + b) * 256;
+          int dot = 0;
+          for (int j = 0; j < 4; ++j)
+            for (int i = 0; i < 4; ++i) {
+              const uint8_t byte = runs[j * 64 + r * 4 + i];
+              dot += (byte & 15) * a[b * kInt4Block + 8 * j + i] + (byte >> 4) * a[b * kInt4Block + 8 * j + 4 + i];
+            }
+          const float weight_scale = c.scales[(g * blocks + b) * kInt4RowGroup + r];
+          sum += static_cast<float>(dot) * (weight_scale * c.rows->scales[t * blocks + b]);
+          sum -= weight_scale * c.rows->zero_terms[t * blocks + b];
+        }
+        values[r] = sum;
+      }
+      store_group(s, g, t, values, c.y);
+    }
+}
+
+#if defined(FALCON_ONNX_INT4_VNNI)
+inline int32_t four_codes(const int8_t* codes) {
+  int32_t v;
+  std::memcpy(&v, codes, 4);
+  return v;
+}
+
+template <int kTokens>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void group_tokens_vnni(const Call& c, int64_t g,
+                                                                                        int64_t first_token) {
+  const MatMulInt4Shape& s = *c.shape;
+  const int64_t blocks = s.blocks();
+  const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+  const uint8_t* packed = c.packed + g * blocks * 256;
+  const float* weight_scales = c.scales + g * blocks * kInt4RowGroup;
+  const int8_t* codes_a = c.rows->codes.data() + first_token * s.inputs;
+  const float* scales_a = c.rows->scales.data() + first_token * blocks;
+  const float* zero_a = c.rows->zero_terms.data() + first_token * blocks;
+  __m512 sum[kTokens];
+  for (int t = 0; t < kTokens; ++t) sum[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m512i codes[8];
+    for (int j = 0; j < 4; ++j) {
+      const __m512i raw = _mm512_loadu_si512(packed + b * 256 + j * 64);
+      codes[2 * j] = _mm512_and_si512(raw, low_nibbles);
+      codes[2 * j + 1] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low_nibbles);
+    }
+    const __m512 w = _mm512_loadu_ps(weight_scales + b * kInt4RowGroup);
+    for (int t = 0; t < kTokens; ++t) {
+      const int8_t* a = codes_a + t * s.inputs + b * kInt4Block;
+      __m512i dot;
+      if constexpr (kTokens == 1) {
+        // One row: two chains, so that consecutive runs' dot products do not wait on each other.
+        __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
+        for (int q = 0; q < 8; q += 2) {
+          even = _mm512_dpbusd_epi32(even, codes[q], _mm512_set1_epi32(four_codes(a + 4 * q)));
+          odd = _mm512_dpbusd_epi32(odd, codes[q + 1], _mm512_set1_epi32(four_codes(a + 4 * q + 4)));
+        }
+        dot = _mm512_add_epi32(even, odd);
+      } else {  // several rows: their chains interleave
+        dot = _mm512_setzero_si512();
+        for (int q = 0; q < 8; ++q) dot = _mm512_dpbusd_epi32(dot, codes[q], _mm512_set1_epi32(four_codes(a + 4 * q)));
+      }
+      sum[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(w, _mm512_set1_ps(scales_a[t * blocks + b])), sum[t]);
+      sum[t] = _mm512_fnmadd_ps(w, _mm512_set1_ps(zero_a[t * blocks + b]), sum[t]);
+    }
+  }
+  alignas(64) float values[kInt4RowGroup];
+  for (int t = 0; t < kTokens; ++t) {
+    _mm512_store_ps(values, sum[t]);
+    store_group(s, g, first_token + t, values, c.y);
+  }
+}
+
+void groups_vnni(const Call& c, int64_t first_group, int64_t end_group) {
+  const int64_t tokens = c.shape->tokens;
+  for (int64_t g = first_group; g < end_group; ++g) {
+    int64_t t = 0;
+    for (; t + kTokenGroup <= tokens; t += kTokenGroup) group_tokens_vnni<kTokenGroup>(c, g, t);
+    switch (tokens - t) {
+      case 7: group_tokens_vnni<7>(c, g, t); break;
+      case 6: group_tokens_vnni<6>(c, g, t); break;
+      case 5: group_tokens_vnni<5>(c, g, t); break;
+      case 4: group_tokens_vnni<4>(c, g, t); break;
+      case 3: group_tokens_vnni<3>(c, g, t); break;
+      case 2: group_tokens_vnni<2>(c, g, t); break;
+      case 1: group_tokens_vnni<1>(c, g, t); break;
+      default: break;
+    }
+  }
+}
+
+// quantize_row with AVX-512: the same codes (cvtps rounds to nearest even, as nearbyint does under the default
+// rounding mode), a block of 32 in two registers instead of a libm call per value.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_row_avx512(const float* x, int64_t inputs, int8_t* codes,
+                                                                               float* scales, float* zero_terms) {
+  for (int64_t b = 0; b < inputs / kInt4Block; ++b) {
+    const __m512 low = _mm512_loadu_ps(x + b * kInt4Block), high = _mm512_loadu_ps(x + b * kInt4Block + 16);
+    const float absmax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(low), _mm512_abs_ps(high)));
+    const float scale = absmax / 127.0f, inverse = absmax > 0.0f ? 127.0f / absmax : 0.0f;
+    const __m512 factor = _mm512_set1_ps(inverse);
+    const __m512i limit = _mm512_set1_epi32(127);
+    const __m512i q_low = _mm512_max_epi32(_mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(low, factor)), limit), _mm512_sub_epi32(_mm512_setzero_si512(), limit));
+    const __m512i q_high = _mm512_max_epi32(_mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(high, factor)), limit), _mm512_sub_epi32(_mm512_setzero_si512(), limit));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + b * kInt4Block), _mm512_cvtepi32_epi8(q_low));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + b * kInt4Block + 16), _mm512_cvtepi32_epi8(q_high));
+    scales[b] = scale;
+    zero_terms[b] = 8.0f * scale * static_cast<float>(_mm512_reduce_add_epi32(_mm512_add_epi32(q_low, q_high)));
+  }
+}
+
+bool has_vnni() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vnni");
+}
+#endif
+
+using GroupKernel = void (*)(const Call&, int64_t, int64_t);
+using RowQuantizer = void (*)(const float*, int64_t, int8_t*, float*, float*);
+
+struct Selected {
+  GroupKernel kernel;
+  RowQuantizer quantize;
+  const char* name;
+};
+
+Selected select_kernel() {
+  const char* asked = std::getenv("FALCON_ONNX_CPU_ISA");
+  const bool generic = asked && std::string(asked) == "generic";
+#if defined(FALCON_ONNX_INT4_VNNI)
+  if (!generic && has_vnni()) return {groups_vnni, quantize_row_avx512, "avx512vnni"};
+#endif
+  (void)generic;
+  return {groups_generic, quantize_row, "generic"};
+}
+
+const Selected& selected() {
+  static const Selected kernel = select_kernel();
+  return kernel;
+}
+
+}  // namespace
+
+const char* matmul_int4_cpu_kernel() { return selected().name; }
+
+void matmul_int4_cpu(const MatMulInt4Shape& s, const float* x, const uint8_t* packed, const float* scales, float* y,
+                     const ParallelRunner& runner) {
+  if (s.tokens < 0 || s.inputs <= 0 || s.outputs <= 0 || s.inputs % kInt4Block != 0)
+    throw std::invalid_argument("MatMulInt4: inputs must be a positive multiple of 32 and outputs positive (K " +
+                                std::to_string(s.inputs) + ", N " + std::to_string(s.outputs) + ")");
+  if (s.tokens == 0) return;
+  // Per calling thread, kept between calls: a decode step allocates nothing.
+  thread_local QuantizedRows rows;
+  const std::size_t codes = static_cast<std::size_t>(s.tokens * s.inputs), blocks = static_cast<std::size_t>(s.tokens * s.blocks());
+  if (rows.codes.size() < codes) rows.codes.resize(codes);
+  if (rows.scales.size() < blocks) {
+    rows.scales.resize(blocks);
+    rows.zero_terms.resize(blocks);
+  }
+  Call call{&s, x, packed, scales, y, &rows, 1};
+  // Quantizing a row is quick: a decode step does it here, a prefill in tasks of 16 rows.
+  constexpr int64_t kRowsPerTask = 16;
+  auto quantize_rows = [](void* context, std::size_t task) {
+    const Call& c = *static_cast<const Call*>(context);
+    const int64_t blocks_per_row = c.shape->blocks(), first = static_cast<int64_t>(task) * kRowsPerTask;
+    for (int64_t token = first; token < std::min(first + kRowsPerTask, c.shape->tokens); ++token)
+      selected().quantize(c.x + token * c.shape->inputs, c.shape->inputs, c.rows->codes.data() + token * c.shape->inputs,
+                          c.rows->scales.data() + token * blocks_per_row, c.rows->zero_terms.data() + token * blocks_per_row);
+  };
+  const std::size_t quantize_tasks = static_cast<std::size_t>((s.tokens + kRowsPerTask - 1) / kRowsPerTask);
+  if (quantize_tasks == 1)
+    quantize_rows(&call, 0);
+  else
+    runner.run(quantize_tasks, quantize_rows, &call);
+  // Tasks of a few groups: enough of them to balance the threads, each long enough to stream its weights.
+  const int64_t groups = s.groups();
+  call.groups_per_task = std::max<int64_t>(1, std::min<int64_t>(8, groups / 16));
+  const std::size_t tasks = static_cast<std::size_t>((groups + call.groups_per_task - 1) / call.groups_per_task);
+  runner.run(tasks, [](void* context, std::size_t task) {
+    const Call& c = *static_cast<const Call*>(context);
+    const int64_t first = static_cast<int64_t>(task) * c.groups_per_task;
+    selected().kernel(c, first, std::min(first + c.groups_per_task, c.shape->groups()));
+  }, &call);
+}
+
+}  // namespace falcon_onnx

@@ -1,0 +1,103 @@
+// matmul_int4_check: falcon_onnx::matmul_int4_cpu against a plain double-precision reference of the same math
+// (weights packed here, independently of the exporter, into the rows16 layout of matmul_int4.h; activations
+// quantized per block as the kernel does), over shapes with one and many tokens, padded row groups and token
+// counts that are not a multiple of the kernel's group of 8. Run it once more with FALCON_ONNX_CPU_ISA=generic
+// for the portable kernel. Exit code 1 on a mismatch.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "falcon_onnx/matmul_int4.h"
+#include "../src/thread_pool.h"
+
+namespace {
+
+using falcon_onnx::kInt4Block;
+using falcon_onnx::MatMulInt4Shape;
+
+struct Packed {
+  std::vector<uint8_t> bytes;
+  std::vector<float> scales;
+  std::vector<int> codes;  // [outputs][inputs], signed, for the reference
+  std::vector<float> row_scales;  // [outputs][blocks]
+};
+
+Packed pack(const std::vector<float>& w, const MatMulInt4Shape& s) {
+  const int64_t blocks = s.blocks();
+  Packed p{std::vector<uint8_t>(s.packed_bytes(), 0x88), std::vector<float>(s.scale_count(), 0.0f),
+           std::vector<int>(static_cast<std::size_t>(s.outputs * s.inputs)), std::vector<float>(static_cast<std::size_t>(s.outputs * blocks))};
+  for (int64_t n = 0; n < s.outputs; ++n)
+    for (int64_t b = 0; b < blocks; ++b) {
+      float absmax = 0;
+      for (int i = 0; i < kInt4Block; ++i) absmax = std::max(absmax, std::fabs(w[n * s.inputs + b * kInt4Block + i]));
+      const float scale = absmax / 7.0f;
+      p.row_scales[n * blocks + b] = scale;
+      p.scales[((n / 16) * blocks + b) * 16 + n % 16] = scale;
+      for (int i = 0; i < kInt4Block; ++i) {
+        const float v = w[n * s.inputs + b * kInt4Block + i];
+        p.codes[n * s.inputs + b * kInt4Block + i] = std::clamp(scale > 0 ? static_cast<int>(std::lround(v / scale)) : 0, -8, 7);
+      }
+    }
+  for (int64_t n = 0; n < s.outputs; ++n)
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int j = 0; j < 4; ++j)
+        for (int i = 0; i < 4; ++i) {
+          const int64_t k = b * kInt4Block + 8 * j + i;
+          const int low = p.codes[n * s.inputs + k] + 8, high = p.codes[n * s.inputs + k + 4] + 8;
+          p.bytes[(((n / 16) * blocks + b) * 4 + j) * 64 + (n % 16) * 4 + i] = static_cast<uint8_t>(low | high << 4);
+        }
+  return p;
+}
+
+int check(const MatMulInt4Shape& s, std::mt19937& random, const falcon_onnx::ParallelRunner& runner) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> w(static_cast<std::size_t>(s.outputs * s.inputs)), x(static_cast<std::size_t>(s.tokens * s.inputs));
+  for (float& v : w) v = 0.02f * normal(random);
+  for (float& v : x) v = normal(random) * (1.0f + 4.0f * std::fabs(normal(random)));
+  if (!x.empty()) x[0] = 0.0f;  // a zero and a block of zeros: scale 0
+  if (x.size() >= static_cast<std::size_t>(2 * kInt4Block)) std::fill(x.begin() + kInt4Block, x.begin() + 2 * kInt4Block, 0.0f);
+  const Packed p = pack(w, s);
+  std::vector<float> y(static_cast<std::size_t>(s.tokens * s.outputs), -1.0f);
+  falcon_onnx::matmul_int4_cpu(s, x.data(), p.bytes.data(), p.scales.data(), y.data(), runner);
+  double worst = 0;
+  for (int64_t t = 0; t < s.tokens; ++t) {
+    // The activations as the kernel quantizes them: per block, absmax / 127, round to nearest even.
+    std::vector<double> a(static_cast<std::size_t>(s.inputs));
+    for (int64_t b = 0; b < s.blocks(); ++b) {
+      float absmax = 0;
+      for (int i = 0; i < kInt4Block; ++i) absmax = std::max(absmax, std::fabs(x[t * s.inputs + b * kInt4Block + i]));
+      const float inverse = absmax > 0 ? 127.0f / absmax : 0.0f;
+      for (int i = 0; i < kInt4Block; ++i)
+        a[b * kInt4Block + i] = std::nearbyint(x[t * s.inputs + b * kInt4Block + i] * inverse) * (absmax / 127.0f);
+    }
+    for (int64_t n = 0; n < s.outputs; ++n) {
+      double expected = 0;
+      for (int64_t k = 0; k < s.inputs; ++k) expected += p.codes[n * s.inputs + k] * static_cast<double>(p.row_scales[n * s.blocks() + k / kInt4Block]) * a[k];
+      worst = std::max(worst, std::fabs(y[t * s.outputs + n] - expected) / std::max(1.0, std::fabs(expected)));
+    }
+  }
+  const bool ok = worst <= 1e-5;
+  std::printf("  tokens %4lld  K %5lld  N %5lld: worst relative error %.2e %s\n", static_cast<long long>(s.tokens),
+              static_cast<long long>(s.inputs), static_cast<long long>(s.outputs), worst, ok ? "ok" : "FAIL");
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main() {
+  std::printf("matmul_int4_cpu (%s kernel) against the double reference\n", falcon_onnx::matmul_int4_cpu_kernel());
+  std::mt19937 random(7);
+  const MatMulInt4Shape shapes[] = {{1, 64, 16}, {1, 1024, 3352}, {3, 96, 40}, {8, 1024, 768}, {13, 512, 1024},
+                                    {128, 256, 100}, {9, 2048, 17}, {0, 64, 16}};
+  int failures = 0;
+  for (int threads : {1, 2}) {
+    const falcon_onnx::ThreadPool& pool = falcon_onnx::ThreadPool::shared(threads);
+    std::printf(" %d thread%s\n", threads, threads == 1 ? "" : "s");
+    for (const MatMulInt4Shape& s : shapes) failures += check(s, random, pool);
+  }
+  std::printf("%s\n", failures ? "FAILED" : "all ok");
+  return failures ? 1 : 0;
+}
