@@ -17,6 +17,7 @@ cmake -S "$here" -B "$build" -DONNXRUNTIME_INCLUDE_DIR="$2" -DFALCON_ONNX_CUDA="
 cmake --build "$build" -j2
 "$build/mamba2_harness" | tail -n 3
 "$build/matmul_int4_check" | tail -n 1
+FALCON_ONNX_CPU_ISA=avx2 "$build/matmul_int4_check" | tail -n 1
 FALCON_ONNX_CPU_ISA=generic "$build/matmul_int4_check" | tail -n 1
 library="$build/libfalcon_onnx_ops.so"
 if [[ -f "$library" ]] && command -v nm >/dev/null; then

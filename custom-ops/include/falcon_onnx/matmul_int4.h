@@ -33,7 +33,7 @@ struct MatMulInt4Shape {
 void matmul_int4_cpu(const MatMulInt4Shape& shape, const float* x, const uint8_t* packed, const float* scales,
                      float* y, const ParallelRunner& runner);
 
-// Which kernel runs: "avx512vnni" or "generic"; FALCON_ONNX_CPU_ISA=generic asks for the portable one.
+// Which kernel runs: "avx512vnni", "avx2" or "generic"; FALCON_ONNX_CPU_ISA=avx2 or =generic asks for a lower one.
 const char* matmul_int4_cpu_kernel();
 
 }  // namespace falcon_onnx

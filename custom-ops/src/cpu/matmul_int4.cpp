@@ -179,6 +179,65 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_row_avx512(co
   }
 }
 
+// AVX2 (no VNNI): vpmaddubsw multiplies codes (unsigned, <= 15) by activations (signed) into 16-bit pairs, which
+// cannot saturate (2 * 15 * 127 < 32767), and vpmaddwd by ones adds them into the same 4-column sums vpdpbusd
+// gives. A 256-bit register holds 8 of the group's 16 rows, so each half of the group is done in turn; 4 activation
+// rows share an unpacking (16 registers).
+template <int kTokens>
+__attribute__((target("avx2,fma"))) void group_tokens_avx2(const Call& c, int64_t g, int64_t first_token) {
+  const MatMulInt4Shape& s = *c.shape;
+  const int64_t blocks = s.blocks();
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  const uint8_t* packed = c.packed + g * blocks * 256;
+  const float* weight_scales = c.scales + g * blocks * kInt4RowGroup;
+  const int8_t* codes_a = c.rows->codes.data() + first_token * s.inputs;
+  const float* scales_a = c.rows->scales.data() + first_token * blocks;
+  const float* zero_a = c.rows->zero_terms.data() + first_token * blocks;
+  alignas(32) float values[kTokens][kInt4RowGroup];
+  for (int half = 0; half < 2; ++half) {
+    __m256 sum[kTokens];
+    for (int t = 0; t < kTokens; ++t) sum[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b) {
+      __m256i codes[8];
+      for (int j = 0; j < 4; ++j) {
+        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(packed + b * 256 + j * 64 + half * 32));
+        codes[2 * j] = _mm256_and_si256(raw, low_nibbles);
+        codes[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low_nibbles);
+      }
+      const __m256 w = _mm256_loadu_ps(weight_scales + b * kInt4RowGroup + half * 8);
+      for (int t = 0; t < kTokens; ++t) {
+        const int8_t* a = codes_a + t * s.inputs + b * kInt4Block;
+        __m256i dot = _mm256_setzero_si256();
+        for (int q = 0; q < 8; ++q)
+          dot = _mm256_add_epi32(dot, _mm256_madd_epi16(_mm256_maddubs_epi16(codes[q], _mm256_set1_epi32(four_codes(a + 4 * q))), ones));
+        sum[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(w, _mm256_set1_ps(scales_a[t * blocks + b])), sum[t]);
+        sum[t] = _mm256_fnmadd_ps(w, _mm256_set1_ps(zero_a[t * blocks + b]), sum[t]);
+      }
+    }
+    for (int t = 0; t < kTokens; ++t) _mm256_store_ps(values[t] + half * 8, sum[t]);
+  }
+  for (int t = 0; t < kTokens; ++t) store_group(s, g, first_token + t, values[t], c.y);
+}
+
+void groups_avx2(const Call& c, int64_t first_group, int64_t end_group) {
+  const int64_t tokens = c.shape->tokens;
+  for (int64_t g = first_group; g < end_group; ++g) {
+    int64_t t = 0;
+    for (; t + 4 <= tokens; t += 4) group_tokens_avx2<4>(c, g, t);
+    switch (tokens - t) {
+      case 3: group_tokens_avx2<3>(c, g, t); break;
+      case 2: group_tokens_avx2<2>(c, g, t); break;
+      case 1: group_tokens_avx2<1>(c, g, t); break;
+      default: break;
+    }
+  }
+}
+
+bool has_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
 bool has_vnni() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -199,7 +258,9 @@ Selected select_kernel() {
   const char* asked = std::getenv("FALCON_ONNX_CPU_ISA");
   const bool generic = asked && std::string(asked) == "generic";
 #if defined(FALCON_ONNX_INT4_VNNI)
-  if (!generic && has_vnni()) return {groups_vnni, quantize_row_avx512, "avx512vnni"};
+  const bool avx2_asked = asked && std::string(asked) == "avx2";
+  if (!generic && !avx2_asked && has_vnni()) return {groups_vnni, quantize_row_avx512, "avx512vnni"};
+  if (!generic && has_avx2()) return {groups_avx2, quantize_row, "avx2"};
 #endif
   (void)generic;
   return {groups_generic, quantize_row, "generic"};
