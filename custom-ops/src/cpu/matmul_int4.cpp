@@ -12,7 +12,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
-#define FALCON_ONNX_INT4_VNNI 1
+#define FALCON_ONNX_INT4_X86 1
 #endif
 
 namespace falcon_onnx {
@@ -88,7 +88,7 @@ void groups_generic(const Call& c, int64_t first_group, int64_t end_group) {
     }
 }
 
-#if defined(FALCON_ONNX_INT4_VNNI)
+#if defined(FALCON_ONNX_INT4_X86)
 inline int32_t four_codes(const int8_t* codes) {
   int32_t v;
   std::memcpy(&v, codes, 4);
@@ -257,7 +257,7 @@ struct Selected {
 Selected select_kernel() {
   const char* asked = std::getenv("FALCON_ONNX_CPU_ISA");
   const bool generic = asked && std::string(asked) == "generic";
-#if defined(FALCON_ONNX_INT4_VNNI)
+#if defined(FALCON_ONNX_INT4_X86)
   const bool avx2_asked = asked && std::string(asked) == "avx2";
   if (!generic && !avx2_asked && has_vnni()) return {groups_vnni, quantize_row_avx512, "avx512vnni"};
   if (!generic && has_avx2()) return {groups_avx2, quantize_row, "avx2"};
