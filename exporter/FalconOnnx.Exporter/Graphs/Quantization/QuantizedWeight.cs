@@ -148,7 +148,8 @@ public sealed class QuantizedWeight
             {
                 int chunkGroups = Math.Min(groupsPerChunk, groups - firstGroup);
                 int firstRow = firstGroup * GroupRows, rows = Math.Min(chunkGroups * GroupRows, Rows - firstRow);
-                // Read the chunk's rows from the sources in order; the padding rows of the last group stay zero.
+                // The chunk's rows from the sources in order. The last group's padding rows are never read: Interleave
+                // gives them code 8 (zero) and their scales stay 0.
                 var factors = new double[rows];
                 for (int r = 0; r < rows;)
                 {
