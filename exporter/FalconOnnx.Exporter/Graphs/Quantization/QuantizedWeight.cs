@@ -78,79 +78,32 @@ public sealed class QuantizedWeight
 
     public TensorData? ZeroPoints { get; }
 
+    /// <summary>
+    /// Rows are read from the sources in chunks (across source boundaries), quantized in parallel into MatMulNBits'
+    /// packing and written; for Rows16 the chunks are whole 16-row groups, each interleaved before it is written, and
+    /// the scales are kept row-major and reordered when written.
+    /// </summary>
     private void WritePacked(ITensorSink sink)
     {
-        if (Layout == QuantizedLayout.Rows16)
-        {
-            WriteRows16(sink);
-            return;
-        }
         var q = Quantizer;
+        bool rows16 = Layout == QuantizedLayout.Rows16;
         int blocks = q.BlocksPerRow(Columns), packedRow = q.PackedBytesPerRow(Columns), zeroRow = q.ZeroPointBytesPerRow(Columns);
-        _scales = new float[(long)Rows * blocks];
-        _zeroPoints = q.Symmetric ? null : new byte[(long)Rows * zeroRow];
-        int blockRows = (int)Math.Clamp(BlockBytes / ((long)Columns * sizeof(float)), 1, Rows);
-        float[] values = ArrayPool<float>.Shared.Rent(blockRows * Columns);
-        byte[] packed = ArrayPool<byte>.Shared.Rent(blockRows * packedRow);
-        try
-        {
-            long row = 0;
-            foreach (var source in _sources)
-            {
-                for (long first = 0; first < source.Rows; first += blockRows)
-                {
-                    int rows = (int)Math.Min(blockRows, source.Rows - first);
-                    source.Tensor.ReadFloats(first * Columns, values.AsSpan(0, rows * Columns));
-                    long outputRow = row + first;
-                    Parallel.For(0, rows, r =>
-                    {
-                        var span = values.AsSpan(r * Columns, Columns);
-                        if (source.RowScale is { } scale)
-                        {
-                            double s = scale((int)(first + r));
-                            if (s != 1.0) for (int i = 0; i < span.Length; i++) span[i] = (float)(span[i] * s);
-                        }
-                        q.QuantizeRow(span, packed.AsSpan(r * packedRow, packedRow), _scales.AsSpan((int)((outputRow + r) * blocks), blocks),
-                            _zeroPoints is null ? [] : _zeroPoints.AsSpan((int)((outputRow + r) * zeroRow), zeroRow));
-                    });
-                    sink.Write(outputRow * packedRow, packed.AsSpan(0, rows * packedRow));
-                }
-                row += source.Rows;
-            }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(values);
-            ArrayPool<byte>.Shared.Return(packed);
-        }
-    }
-
-    /// <summary>
-    /// The Rows16 layout: rows are quantized as for MatMulNBits into a buffer of whole 16-row groups (across source
-    /// boundaries), then each group is interleaved; the scales are kept row-major and reordered when written.
-    /// </summary>
-    private void WriteRows16(ITensorSink sink)
-    {
-        var q = Quantizer;
-        int blocks = q.BlocksPerRow(Columns), packedRow = q.PackedBytesPerRow(Columns);
         int groups = (Rows + GroupRows - 1) / GroupRows;
-        _scales = new float[(long)groups * GroupRows * blocks];
-        int groupsPerChunk = (int)Math.Clamp(BlockBytes / ((long)Columns * sizeof(float) * GroupRows), 1, groups);
-        int chunkRows = groupsPerChunk * GroupRows;
+        _scales = new float[(long)(rows16 ? groups * GroupRows : Rows) * blocks];
+        _zeroPoints = q.Symmetric ? null : new byte[(long)Rows * zeroRow];
+        int chunkRows = (int)Math.Clamp(BlockBytes / ((long)Columns * sizeof(float)), 1, Rows);
+        if (rows16) chunkRows = Math.Max(GroupRows, chunkRows / GroupRows * GroupRows);
         float[] values = ArrayPool<float>.Shared.Rent(chunkRows * Columns);
-        byte[] rowMajor = ArrayPool<byte>.Shared.Rent(chunkRows * packedRow);
-        byte[] interleaved = ArrayPool<byte>.Shared.Rent(chunkRows * packedRow);
+        byte[] packed = ArrayPool<byte>.Shared.Rent(chunkRows * packedRow);
+        byte[]? interleaved = rows16 ? ArrayPool<byte>.Shared.Rent(chunkRows * packedRow) : null;
+        var factors = new double[chunkRows];
         try
         {
             int sourceIndex = 0;
             long sourceRow = 0;
-            for (int firstGroup = 0; firstGroup < groups; firstGroup += groupsPerChunk)
+            for (int firstRow = 0; firstRow < Rows; firstRow += chunkRows)
             {
-                int chunkGroups = Math.Min(groupsPerChunk, groups - firstGroup);
-                int firstRow = firstGroup * GroupRows, rows = Math.Min(chunkGroups * GroupRows, Rows - firstRow);
-                // The chunk's rows from the sources in order. The last group's padding rows are never read: Interleave
-                // gives them code 8 (zero) and their scales stay 0.
-                var factors = new double[rows];
+                int rows = Math.Min(chunkRows, Rows - firstRow);
                 for (int r = 0; r < rows;)
                 {
                     while (sourceRow == _sources[sourceIndex].Rows) { sourceIndex++; sourceRow = 0; }
@@ -161,27 +114,34 @@ public sealed class QuantizedWeight
                     r += take;
                     sourceRow += take;
                 }
-                Parallel.For(0, chunkGroups, group =>
+                Parallel.For(0, rows, r =>
                 {
-                    for (int r = group * GroupRows; r < Math.Min((group + 1) * GroupRows, rows); r++)
-                    {
-                        var span = values.AsSpan(r * Columns, Columns);
-                        double factor = factors[r];
-                        if (factor != 1.0) for (int i = 0; i < span.Length; i++) span[i] = (float)(span[i] * factor);
-                        q.QuantizeRow(span, rowMajor.AsSpan(r * packedRow, packedRow), _scales.AsSpan((firstRow + r) * blocks, blocks), []);
-                    }
-                    int groupRows = Math.Min(GroupRows, rows - group * GroupRows);
-                    Interleave(rowMajor.AsSpan(group * GroupRows * packedRow, groupRows * packedRow), groupRows, blocks,
-                        interleaved.AsSpan(group * GroupRows * packedRow, GroupRows * packedRow));
+                    var span = values.AsSpan(r * Columns, Columns);
+                    double factor = factors[r];
+                    if (factor != 1.0) for (int i = 0; i < span.Length; i++) span[i] = (float)(span[i] * factor);
+                    long row = firstRow + r;
+                    q.QuantizeRow(span, packed.AsSpan(r * packedRow, packedRow), _scales.AsSpan((int)(row * blocks), blocks),
+                        _zeroPoints is null ? [] : _zeroPoints.AsSpan((int)(row * zeroRow), zeroRow));
                 });
+                if (interleaved is null)
+                {
+                    sink.Write((long)firstRow * packedRow, packed.AsSpan(0, rows * packedRow));
+                    continue;
+                }
+                // The last group's padding rows are never quantized: Interleave gives them code 8 (zero) and their
+                // scales stay 0.
+                int chunkGroups = (rows + GroupRows - 1) / GroupRows;
+                Parallel.For(0, chunkGroups, group => Interleave(
+                    packed.AsSpan(group * GroupRows * packedRow, Math.Min(GroupRows, rows - group * GroupRows) * packedRow),
+                    Math.Min(GroupRows, rows - group * GroupRows), blocks, interleaved.AsSpan(group * GroupRows * packedRow, GroupRows * packedRow)));
                 sink.Write((long)firstRow * packedRow, interleaved.AsSpan(0, chunkGroups * GroupRows * packedRow));
             }
         }
         finally
         {
             ArrayPool<float>.Shared.Return(values);
-            ArrayPool<byte>.Shared.Return(rowMajor);
-            ArrayPool<byte>.Shared.Return(interleaved);
+            ArrayPool<byte>.Shared.Return(packed);
+            if (interleaved is not null) ArrayPool<byte>.Shared.Return(interleaved);
         }
     }
 
