@@ -142,6 +142,16 @@ public sealed class FalconModel : IDisposable
     /// </summary>
     public static int DefaultPrefillChunk(ExecutionProvider provider) => provider == ExecutionProvider.Cuda ? 512 : 128;
 
+    /// <summary>True when the graph returns logits for every new position; false for an export with --logits last.</summary>
+    public bool HasEveryPositionLogits => Manifest.Graph.Logits == "all";
+
+    /// <summary>Throws, naming the folder, unless the graph returns logits for every new position.</summary>
+    public void RequireEveryPositionLogits()
+    {
+        if (!HasEveryPositionLogits)
+            throw new FalconModelException($"{Folder}: this export returns the last position's logits only (logits \"{Manifest.Graph.Logits}\"); every position's logits (teacher forcing, eval) need an export with --logits all");
+    }
+
     /// <summary>
     /// Stops recording operator calls and returns the path of the trace file ONNX Runtime wrote (a model loaded with
     /// <see cref="FalconModelOptions.ProfilePrefix"/>).

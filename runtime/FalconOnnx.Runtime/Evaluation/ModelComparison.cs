@@ -22,9 +22,8 @@ public static class ModelComparison
         if (reference.Dimensions.VocabSize != candidate.Dimensions.VocabSize)
             throw new FalconModelException($"the models have different vocabularies ({reference.Dimensions.VocabSize} and {candidate.Dimensions.VocabSize})");
         if (sequences.Count == 0 || sequences.Any(s => s.Count < 2)) throw new FalconModelException("give sequences of at least 2 tokens to compare");
-        foreach (var model in new[] { reference, candidate })
-            if (model.Manifest.Graph.Logits != "all")
-                throw new FalconModelException($"{model.Folder}: this export returns the last position's logits only (logits \"{model.Manifest.Graph.Logits}\"); teacher forcing needs every position: export it with --logits all");
+        reference.RequireEveryPositionLogits();
+        candidate.RequireEveryPositionLogits();
         int vocab = reference.Dimensions.VocabSize, total = sequences.Sum(s => s.Count), done = 0;
         var kl = new List<double>(total);
         int agree = 0;

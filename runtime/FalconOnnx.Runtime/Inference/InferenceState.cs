@@ -54,7 +54,7 @@ public sealed class InferenceState : IDisposable
         Capacity = capacity;
         _maxChunk = Math.Min(maxChunk, capacity);
         _sharedKv = model.Manifest.Graph.PastPresentShareBuffer;
-        _allLogits = model.Manifest.Graph.Logits == "all";
+        _allLogits = model.HasEveryPositionLogits;
         _binding = _session.CreateIoBinding();
         int layers = _d.NumLayers;
         long kvCount = (long)batch * _d.NumKeyValueHeads * capacity * _d.HeadDim;
@@ -168,7 +168,7 @@ public sealed class InferenceState : IDisposable
     /// </summary>
     public ReadOnlySpan<float> ForwardEveryPosition(ReadOnlySpan<long> ids, ReadOnlySpan<long> real, int tokensPerRow)
     {
-        if (!_allLogits) throw new FalconModelException($"{_model.Folder}: this export returns the last position's logits only (logits \"{_model.Manifest.Graph.Logits}\"); export with --logits all for every position's logits");
+        _model.RequireEveryPositionLogits();
         return Run(ids, real, tokensPerRow, everyPosition: true);
     }
 
