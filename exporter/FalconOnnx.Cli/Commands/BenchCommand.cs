@@ -97,28 +97,20 @@ public static class BenchCommand
         int[] history, int[] prompt, GenerationOptions options, CancellationToken cancellation)
     {
         string trace;
-        long promptFrom = 0, decodeFrom = 0, end = 0;
+        Measurement pass;
         using (var model = load())
         using (var generator = new Generator(model, new GeneratorOptions { Capacity = capacity, PrefillChunk = chunk }))
         {
             // The first pass warms the session up (arena growth, first-call kernel setup); the second is the one read.
-            for (int pass = 0; pass < 2; pass++)
-            {
-                generator.Reset();
-                if (history.Length > 0) generator.Append(history, cancellation);
-                promptFrom = generator.State.Calls;
-                generator.Append(prompt, cancellation);
-                decodeFrom = generator.State.Calls;
-                foreach (var _ in generator.Generate(options, cancellation)) { }
-                end = generator.State.Calls;
-            }
+            Measure(generator, history, prompt, options, cancellation);
+            pass = Measure(generator, history, prompt, options, cancellation);
             trace = model.EndProfiling();
         }
         File.Move(trace, profilePath, overwrite: true);
         var runs = OperatorProfile.Read(profilePath);
-        if (runs.Count < end) throw new FalconModelException($"{profilePath}: the trace holds {runs.Count} forward calls, {end} were made");
-        var prefill = OperatorProfileSummary.Of(runs.Take((int)decodeFrom).Skip((int)promptFrom).ToList());
-        var decode = OperatorProfileSummary.Of(runs.Take((int)end).Skip((int)decodeFrom).ToList());
+        if (runs.Count < pass.EndCall) throw new FalconModelException($"{profilePath}: the trace holds {runs.Count} forward calls, {pass.EndCall} were made");
+        var prefill = OperatorProfileSummary.Of(runs.Take((int)pass.DecodeCall).Skip((int)pass.PromptCall).ToList());
+        var decode = OperatorProfileSummary.Of(runs.Take((int)pass.EndCall).Skip((int)pass.DecodeCall).ToList());
         console.Write(ProfileTable($"prefill of {prompt.Length} tokens in {prefill.Runs} calls, time per token", prefill, prompt.Length));
         console.Write(ProfileTable($"decode, {decode.Runs} steps, time per step", decode, decode.Runs));
         console.WriteLine("Shares are of the summed kernel time; the profiler itself lengthens each forward call by a few µs per kernel.");
@@ -142,15 +134,20 @@ public static class BenchCommand
         return table;
     }
 
-    private sealed record Measurement(double PrefillSeconds, double FirstTokenSeconds, double DecodeSeconds, long ManagedBytesPerToken);
+    /// <param name="PromptCall">The state's forward-call count when the prompt started (calls before it fed the history);
+    /// <paramref name="DecodeCall"/> when decoding started, <paramref name="EndCall"/> when it ended.</param>
+    private sealed record Measurement(double PrefillSeconds, double FirstTokenSeconds, double DecodeSeconds, long ManagedBytesPerToken,
+        long PromptCall, long DecodeCall, long EndCall);
 
     private static Measurement Measure(Generator generator, int[] history, int[] prompt, GenerationOptions options, CancellationToken cancellation)
     {
         generator.Reset();
         if (history.Length > 0) generator.Append(history, cancellation);
+        long promptCall = generator.State.Calls;
         var clock = Stopwatch.StartNew();
         generator.Append(prompt, cancellation);
         double prefill = clock.Elapsed.TotalSeconds;
+        long decodeCall = generator.State.Calls;
         using var tokens = generator.Generate(options, cancellation).GetEnumerator();
         tokens.MoveNext();
         double first = clock.Elapsed.TotalSeconds;
@@ -161,7 +158,7 @@ public static class BenchCommand
         double decode = decodeClock.Elapsed.TotalSeconds;
         long perToken = (GC.GetAllocatedBytesForCurrentThread() - bytes) / Math.Max(1, count - 1);
         // The first token came with the prefill; scale the steps timed to the requested count.
-        return new Measurement(prefill, first, decode * options.MaxNewTokens / Math.Max(1, count - 1), perToken);
+        return new Measurement(prefill, first, decode * options.MaxNewTokens / Math.Max(1, count - 1), perToken, promptCall, decodeCall, generator.State.Calls);
     }
 
     /// <summary>
@@ -208,10 +205,12 @@ public static class BenchCommand
                 foreach (var buffer in conv.Concat(recurrent)) Array.Clear(buffer);
                 var promptIds = prompt.Select(t => (long)t).ToArray();
                 var promptPositions = Enumerable.Range(0, prompt.Length).Select(p => (long)p).ToArray();
-                var promptLogits = new float[prompt.Length * d.VocabSize];
+                // The rows of logits the export returns for a prompt (every position, or the last one); the last is read.
+                int logitRows = model.HasEveryPositionLogits ? prompt.Length : 1;
+                var promptLogits = new float[logitRows * d.VocabSize];
                 using (var idsValue = OrtValue.CreateTensorValueFromMemory(promptIds, [1, prompt.Length]))
                 using (var positionsValue = OrtValue.CreateTensorValueFromMemory(promptPositions, [1, prompt.Length]))
-                using (var logitsValue = OrtValue.CreateTensorValueFromMemory(promptLogits, model.Manifest.Graph.Logits == "all" ? [1, prompt.Length, d.VocabSize] : [1, 1, d.VocabSize]))
+                using (var logitsValue = OrtValue.CreateTensorValueFromMemory(promptLogits, [1, logitRows, d.VocabSize]))
                 {
                     binding.BindInput("input_ids", idsValue);
                     binding.BindInput("position_ids", positionsValue);

@@ -21,13 +21,7 @@ public sealed record OperatorProfileSummary(int Runs, double RunMicroseconds, do
 {
     public static OperatorProfileSummary Of(IReadOnlyCollection<ProfiledRun> runs)
     {
-        var byOperator = new Dictionary<string, (long Calls, double Microseconds)>();
-        foreach (var op in runs.SelectMany(r => r.Operators))
-        {
-            var (calls, microseconds) = byOperator.GetValueOrDefault(op.Operator);
-            byOperator[op.Operator] = (calls + op.Calls, microseconds + op.Microseconds);
-        }
-        var operators = byOperator.Select(p => new OperatorTime(p.Key, p.Value.Calls, p.Value.Microseconds)).OrderByDescending(o => o.Microseconds).ToList();
+        var operators = OperatorProfile.ByOperator(runs.SelectMany(r => r.Operators)).OrderByDescending(o => o.Microseconds).ToList();
         return new OperatorProfileSummary(runs.Count, runs.Sum(r => r.Microseconds), operators.Sum(o => o.Microseconds), operators);
     }
 }
@@ -44,7 +38,7 @@ public static class OperatorProfile
     public static IReadOnlyList<ProfiledRun> Read(string tracePath)
     {
         var runs = new List<(double Start, double Duration)>();
-        var kernels = new List<(double Start, double Duration, string Operator)>();
+        var kernels = new List<(double Start, OperatorTime Time)>();
         using (var stream = File.OpenRead(tracePath))
         {
             try
@@ -54,7 +48,7 @@ public static class OperatorProfile
                     if (e is null) continue;
                     if (e.Category == "Session" && e.Name == "model_run") runs.Add((e.Start, e.Duration));
                     else if (e.Category == "Node" && e.Name is { } name && name.EndsWith("_kernel_time", StringComparison.Ordinal))
-                        kernels.Add((e.Start, e.Duration, e.Args?.OperatorName ?? "?"));
+                        kernels.Add((e.Start, new OperatorTime(e.Args?.OperatorName ?? "?", 1, e.Duration)));
                 }
             }
             catch (JsonException x)
@@ -69,17 +63,17 @@ public static class OperatorProfile
         int k = 0;
         foreach (var (start, duration) in runs)
         {
-            var byOperator = new Dictionary<string, (long Calls, double Microseconds)>();
             while (k < kernels.Count && kernels[k].Start < start) k++;
-            for (; k < kernels.Count && kernels[k].Start <= start + duration; k++)
-            {
-                var (calls, microseconds) = byOperator.GetValueOrDefault(kernels[k].Operator);
-                byOperator[kernels[k].Operator] = (calls + 1, microseconds + kernels[k].Duration);
-            }
-            result.Add(new ProfiledRun(start, duration, byOperator.Select(p => new OperatorTime(p.Key, p.Value.Calls, p.Value.Microseconds)).ToList()));
+            int first = k;
+            while (k < kernels.Count && kernels[k].Start <= start + duration) k++;
+            result.Add(new ProfiledRun(start, duration, ByOperator(kernels.GetRange(first, k - first).Select(x => x.Time))));
         }
         return result;
     }
+
+    /// <summary>Calls and time added up per operator type.</summary>
+    internal static List<OperatorTime> ByOperator(IEnumerable<OperatorTime> times) =>
+        times.GroupBy(t => t.Operator).Select(g => new OperatorTime(g.Key, g.Sum(t => t.Calls), g.Sum(t => t.Microseconds))).ToList();
 
     private static readonly JsonSerializerOptions JsonOptions = new() { NumberHandling = JsonNumberHandling.AllowReadingFromString };
 
