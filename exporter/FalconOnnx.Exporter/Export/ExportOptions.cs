@@ -114,11 +114,9 @@ public sealed record ExportOptions
                 throw new FalconOnnxException($"--int4-matmul custom applies to int4 weights; a {Precision.Name()} export has none (use --precision int4)");
             if (Target == ExecutionTarget.Cuda)
                 throw new FalconOnnxException("--int4-matmul custom --ep cuda: falcon_onnx.MatMulInt4 has a CPU kernel only; use --int4-matmul ort for CUDA");
-            if (!File.Exists(Mamba2CustomCore.BuiltLibraryPath))
-                throw new FalconOnnxException($"--int4-matmul custom: the operator library {Mamba2CustomCore.BuiltLibraryPath} was not built (the build needs cmake and a C++17 compiler; see custom-ops/)");
         }
-        if (Ssm == SsmLowering.Custom && !File.Exists(Mamba2CustomCore.BuiltLibraryPath))
-            throw new FalconOnnxException($"--ssm custom: the operator library {Mamba2CustomCore.BuiltLibraryPath} was not built (the build needs cmake and a C++17 compiler; see custom-ops/)");
+        if (NeedsCustomOps && !File.Exists(Mamba2CustomCore.BuiltLibraryPath))
+            throw new FalconOnnxException($"{(Ssm == SsmLowering.Custom ? "--ssm custom" : "--int4-matmul custom")}: the operator library {Mamba2CustomCore.BuiltLibraryPath} was not built (the build needs cmake and a C++17 compiler; see custom-ops/)");
         if (Attention == AttentionLowering.Gqa && GqaLacksKernels)
             throw new FalconOnnxException($"--attention gqa --ep cuda: CUDA's GroupQueryAttention has no {Precision.Name()} kernel; use --attention concat or --precision fp16/bf16");
         if (Attention == AttentionLowering.Gqa && headDim % 8 != 0)

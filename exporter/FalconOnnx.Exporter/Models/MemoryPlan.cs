@@ -13,9 +13,8 @@ namespace FalconOnnx.Models;
 /// <item>states: layers × batch × (conv_dim × (d_conv − 1) + mamba_heads × d_state × mamba_head_dim) in float32;</item>
 /// <item>activations, a rough bound for one prefill call of <see cref="PrefillChunk"/> tokens (the runtime's
 /// default on the target, <see cref="DefaultPrefillChunk"/>): the logits [batch, chunk, vocab] ([batch, 1, vocab] for
-/// an export with last-position logits), the attention
-/// probabilities [batch, heads, chunk, context] and three tensors of the widest projection
-/// [batch, chunk, max(2·intermediate, in_proj rows, q+k+v)];</item>
+/// an export with last-position logits), the attention probabilities [batch, heads, chunk, context] and three tensors
+/// of the widest projection [batch, chunk, max(2·intermediate, in_proj rows, q+k+v)];</item>
 /// <item>folder: the weights plus the 64 KiB alignment of large tensors and the graph file (both measured).</item>
 /// </list>
 /// The memory needed is weights + KV + states + activations; ONNX Runtime's own arenas and the process come on top.
