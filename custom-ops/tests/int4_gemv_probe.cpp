@@ -32,6 +32,7 @@
 
 #include "falcon_onnx/matmul_int4.h"
 #include "../src/thread_pool.h"
+#include "rows16_pack.h"
 
 namespace {
 
@@ -88,15 +89,26 @@ void quantize(const std::vector<float>& a, Activation& x) {
     for (int lane = 0; lane < 16; ++lane) x.lane_scale[pair][lane] = x.scale[2 * pair + (lane >= 8)];
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma"))) void gemv(const Matrix& m,
-                                                                                    const Activation& x, float* y,
-                                                                                    int first_row, int end_row) {
-  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
-  // Lane l of pair p takes the scale of block 2p + (l >= 8) among the 16 blocks loaded at once.
-  __m512i spread[8];
+// Lane l of pair p takes the scale of block 2p + (l >= 8) among the 16 blocks loaded at once.
+__attribute__((target("avx512f"))) void spread_indices(__m512i (&spread)[8]) {
   for (int p = 0; p < 8; ++p) spread[p] = _mm512_set_epi32(2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1,
                                                             2 * p + 1, 2 * p + 1, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p,
                                                             2 * p, 2 * p);
+}
+
+// The 64 codes of a pair of blocks (32 bytes): the even block's from the low nibbles, then the odd block's.
+__attribute__((target("avx512f,avx2"))) inline __m512i pair_codes(const uint8_t* bytes) {
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+  const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes));
+  return _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_and_si256(raw, low_nibbles)),
+                            _mm256_and_si256(_mm256_srli_epi16(raw, 4), low_nibbles), 1);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma"))) void gemv(const Matrix& m,
+                                                                                    const Activation& x, float* y,
+                                                                                    int first_row, int end_row) {
+  __m512i spread[8];
+  spread_indices(spread);
   for (int n = first_row; n < end_row; ++n) {
     const uint8_t* packed = m.packed.data() + static_cast<size_t>(n) * kColumns / 2;
     const float* scales = m.scales.data() + static_cast<size_t>(n) * kBlocks;
@@ -106,9 +118,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma"))) void ge
       zero = _mm512_fmadd_ps(weight_scales, _mm512_load_ps(x.zero_correction + block), zero);
       for (int p = 0; p < 8; ++p) {
         const int pair = block / 2 + p;
-        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(packed + pair * 32));
-        const __m512i codes = _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_and_si256(raw, low_nibbles)),
-                                                 _mm256_and_si256(_mm256_srli_epi16(raw, 4), low_nibbles), 1);
+        const __m512i codes = pair_codes(packed + pair * 32);
         const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes, _mm512_load_si512(x.codes + pair * 64));
         const __m512 scale = _mm512_mul_ps(_mm512_permutexvar_ps(spread[p], weight_scales), _mm512_load_ps(x.lane_scale[pair]));
         sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, sum);
@@ -129,11 +139,8 @@ struct Activations {
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma"))) void gemm(const Matrix& m,
                                                                                     const Activations& x, float* out,
                                                                                     int first_row, int end_row) {
-  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
   __m512i spread[8];
-  for (int p = 0; p < 8; ++p) spread[p] = _mm512_set_epi32(2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1,
-                                                            2 * p + 1, 2 * p + 1, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p,
-                                                            2 * p, 2 * p);
+  spread_indices(spread);
   for (int n = first_row; n < end_row; ++n) {
     const uint8_t* packed = m.packed.data() + static_cast<size_t>(n) * kColumns / 2;
     const float* scales = m.scales.data() + static_cast<size_t>(n) * kBlocks;
@@ -146,9 +153,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma"))) void ge
           sum[r] = _mm512_fnmadd_ps(weight_scales, _mm512_load_ps(x.rows[t0 + r].zero_correction + block), sum[r]);
         for (int p = 0; p < 8; ++p) {
           const int pair = block / 2 + p;
-          const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(packed + pair * 32));
-          const __m512i codes = _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_and_si256(raw, low_nibbles)),
-                                                   _mm256_and_si256(_mm256_srli_epi16(raw, 4), low_nibbles), 1);
+          const __m512i codes = pair_codes(packed + pair * 32);
           const __m512 lane_weight_scale = _mm512_permutexvar_ps(spread[p], weight_scales);
           for (int r = 0; r < kRowGroup; ++r) {
             const Activation& a = x.rows[t0 + r];
@@ -162,39 +167,6 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma"))) void ge
   }
 }
 
-// ---- Layout B: the layout of falcon_onnx.MatMulInt4 (include/falcon_onnx/matmul_int4.h), timed through the
-// library's own kernel (matmul_int4_cpu, which also quantizes its float activations) ----
-// For each group of 16 rows and each block of 32 columns, 256 bytes: four 64-byte runs, run j holding for the
-// 16 rows (4 bytes each) columns 8j..8j+3 of the block in the low nibbles and 8j+4..8j+7 in the high ones.
-// Scales [group][block][16]. vpdpbusd then takes the activations' 4 bytes as a broadcast, and a block of 16
-// rows costs 8 of them plus one conversion and one scaling, so the bookkeeping per block is shared by 16 rows
-// (layout A pays it per row); a prefill reuses each unpacked run across several activation rows.
-// (kRows is a multiple of 16 here, so no group is padded.)
-struct MatrixB {
-  std::vector<uint8_t> packed;  // [rows / 16][blocks][4][16][4]
-  std::vector<float> scales;    // [rows / 16][blocks][16]
-};
-
-MatrixB to_layout_b(const Matrix& a) {
-  MatrixB m{std::vector<uint8_t>(a.packed.size()), std::vector<float>(a.scales.size())};
-  auto code = [&](int n, int k) {
-    const int b = k / kBlock;
-    const uint8_t byte = a.packed[static_cast<size_t>(n) * kColumns / 2 + (b / 2) * 32 + k % kBlock];
-    return b % 2 == 0 ? byte & 15 : byte >> 4;
-  };
-  for (int g = 0; g < kRows / 16; ++g)
-    for (int b = 0; b < kBlocks; ++b) {
-      for (int r = 0; r < 16; ++r) m.scales[(static_cast<size_t>(g) * kBlocks + b) * 16 + r] = a.scales[static_cast<size_t>(g * 16 + r) * kBlocks + b];
-      for (int j = 0; j < 4; ++j)
-        for (int r = 0; r < 16; ++r)
-          for (int i = 0; i < 4; ++i) {
-            const int n = g * 16 + r, k = b * kBlock + 8 * j + i;
-            m.packed[((static_cast<size_t>(g) * kBlocks + b) * 4 + j) * 64 + r * 4 + i] =
-                static_cast<uint8_t>(code(n, k) | code(n, k + 4) << 4);
-          }
-    }
-  return m;
-}
 
 // The same bytes read and summed, eight independent accumulators: the memory's pace for this thread count.
 __attribute__((target("avx512f"))) float read_sum(const uint8_t* data, size_t bytes) {
@@ -312,12 +284,15 @@ int main() {
   }
 
   // Layout B through the library's kernel, the same products: checked against layout A, then timed.
-  std::vector<MatrixB> matrices_b(kMatrices, to_layout_b(matrices[0]));
+  // Layout B is MatMulInt4's (include/falcon_onnx/matmul_int4.h: 16 rows interleaved so that vpdpbusd multiplies 4
+  // columns of 16 rows by 4 broadcast activation bytes, the per-block conversion and scaling shared by 16 rows), with
+  // the same quantization as layout A (scale absmax / 7, codes rounded and clamped to [-8, 7]).
   const falcon_onnx::MatMulInt4Shape one{1, kColumns, kRows}, many{kTokens, kColumns, kRows};
+  std::vector<falcon_onnx::test::Rows16Weights> matrices_b(kMatrices, falcon_onnx::test::pack_rows16(weights, one));
   std::vector<float> y_b(kRows), product_b(product.size());
   const falcon_onnx::ThreadPool& single = falcon_onnx::ThreadPool::shared(1);
-  falcon_onnx::matmul_int4_cpu(one, input.data(), matrices_b[0].packed.data(), matrices_b[0].scales.data(), y_b.data(), single);
-  falcon_onnx::matmul_int4_cpu(many, batch_input.data(), matrices_b[0].packed.data(), matrices_b[0].scales.data(), product_b.data(), single);
+  falcon_onnx::matmul_int4_cpu(one, input.data(), matrices_b[0].bytes.data(), matrices_b[0].scales.data(), y_b.data(), single);
+  falcon_onnx::matmul_int4_cpu(many, batch_input.data(), matrices_b[0].bytes.data(), matrices_b[0].scales.data(), product_b.data(), single);
   double layout_error = 0;
   for (int n = 0; n < kRows; ++n) layout_error = std::max(layout_error, std::fabs(y_b[n] - y[n]) / std::max(1.0, static_cast<double>(std::fabs(y[n]))));
   for (std::size_t i = 0; i < product.size(); ++i)
@@ -330,11 +305,11 @@ int main() {
     double gemv_seconds = 1e30, gemm_seconds = 1e30;
     for (int repeat = 0; repeat < 20; ++repeat) {
       auto start = std::chrono::steady_clock::now();
-      for (const MatrixB& m : matrices_b) falcon_onnx::matmul_int4_cpu(one, input.data(), m.packed.data(), m.scales.data(), y_b.data(), pool);
+      for (const auto& m : matrices_b) falcon_onnx::matmul_int4_cpu(one, input.data(), m.bytes.data(), m.scales.data(), y_b.data(), pool);
       gemv_seconds = std::min(gemv_seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       start = std::chrono::steady_clock::now();
       for (int i = 0; i < gemm_matrices; ++i)
-        falcon_onnx::matmul_int4_cpu(many, batch_input.data(), matrices_b[i].packed.data(), matrices_b[i].scales.data(), product_b.data(), pool);
+        falcon_onnx::matmul_int4_cpu(many, batch_input.data(), matrices_b[i].bytes.data(), matrices_b[i].scales.data(), product_b.data(), pool);
       gemm_seconds = std::min(gemm_seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     const double macs = static_cast<double>(gemm_matrices) * kTokens * kRows * kColumns;

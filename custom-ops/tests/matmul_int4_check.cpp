@@ -1,5 +1,5 @@
 // matmul_int4_check: falcon_onnx::matmul_int4_cpu against a plain double-precision reference of the same math
-// (weights packed here, independently of the exporter, into the rows16 layout of matmul_int4.h; activations
+// (weights packed by rows16_pack.h, independently of the exporter, into the layout of matmul_int4.h; activations
 // quantized per block as the kernel does), over shapes with one and many tokens, padded row groups and token
 // counts that are not a multiple of the kernel's group of 8. Run it once more with FALCON_ONNX_CPU_ISA=generic
 // for the portable kernel. Exit code 1 on a mismatch.
@@ -12,45 +12,12 @@
 
 #include "falcon_onnx/matmul_int4.h"
 #include "../src/thread_pool.h"
+#include "rows16_pack.h"
 
 namespace {
 
 using falcon_onnx::kInt4Block;
 using falcon_onnx::MatMulInt4Shape;
-
-struct Packed {
-  std::vector<uint8_t> bytes;
-  std::vector<float> scales;
-  std::vector<int> codes;  // [outputs][inputs], signed, for the reference
-  std::vector<float> row_scales;  // [outputs][blocks]
-};
-
-Packed pack(const std::vector<float>& w, const MatMulInt4Shape& s) {
-  const int64_t blocks = s.blocks();
-  Packed p{std::vector<uint8_t>(s.packed_bytes(), 0x88), std::vector<float>(s.scale_count(), 0.0f),
-           std::vector<int>(static_cast<std::size_t>(s.outputs * s.inputs)), std::vector<float>(static_cast<std::size_t>(s.outputs * blocks))};
-  for (int64_t n = 0; n < s.outputs; ++n)
-    for (int64_t b = 0; b < blocks; ++b) {
-      float absmax = 0;
-      for (int i = 0; i < kInt4Block; ++i) absmax = std::max(absmax, std::fabs(w[n * s.inputs + b * kInt4Block + i]));
-      const float scale = absmax / 7.0f;
-      p.row_scales[n * blocks + b] = scale;
-      p.scales[((n / 16) * blocks + b) * 16 + n % 16] = scale;
-      for (int i = 0; i < kInt4Block; ++i) {
-        const float v = w[n * s.inputs + b * kInt4Block + i];
-        p.codes[n * s.inputs + b * kInt4Block + i] = std::clamp(scale > 0 ? static_cast<int>(std::lround(v / scale)) : 0, -8, 7);
-      }
-    }
-  for (int64_t n = 0; n < s.outputs; ++n)
-    for (int64_t b = 0; b < blocks; ++b)
-      for (int j = 0; j < 4; ++j)
-        for (int i = 0; i < 4; ++i) {
-          const int64_t k = b * kInt4Block + 8 * j + i;
-          const int low = p.codes[n * s.inputs + k] + 8, high = p.codes[n * s.inputs + k + 4] + 8;
-          p.bytes[(((n / 16) * blocks + b) * 4 + j) * 64 + (n % 16) * 4 + i] = static_cast<uint8_t>(low | high << 4);
-        }
-  return p;
-}
 
 int check(const MatMulInt4Shape& s, std::mt19937& random, const falcon_onnx::ParallelRunner& runner) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -59,7 +26,7 @@ int check(const MatMulInt4Shape& s, std::mt19937& random, const falcon_onnx::Par
   for (float& v : x) v = normal(random) * (1.0f + 4.0f * std::fabs(normal(random)));
   if (!x.empty()) x[0] = 0.0f;  // a zero and a block of zeros: scale 0
   if (x.size() >= static_cast<std::size_t>(2 * kInt4Block)) std::fill(x.begin() + kInt4Block, x.begin() + 2 * kInt4Block, 0.0f);
-  const Packed p = pack(w, s);
+  const falcon_onnx::test::Rows16Weights p = falcon_onnx::test::pack_rows16(w, s);
   std::vector<float> y(static_cast<std::size_t>(s.tokens * s.outputs), -1.0f);
   falcon_onnx::matmul_int4_cpu(s, x.data(), p.bytes.data(), p.scales.data(), y.data(), runner);
   double worst = 0;
@@ -91,7 +58,8 @@ int main() {
   std::printf("matmul_int4_cpu (%s kernel) against the double reference\n", falcon_onnx::matmul_int4_cpu_kernel());
   std::mt19937 random(7);
   const MatMulInt4Shape shapes[] = {{1, 64, 16}, {1, 1024, 3352}, {3, 96, 40}, {8, 1024, 768}, {13, 512, 1024},
-                                    {128, 256, 100}, {9, 2048, 17}, {0, 64, 16}};
+                                    {128, 256, 100}, {9, 2048, 17}, {0, 64, 16},
+                                    {2, 64, 32}, {6, 128, 48}, {7, 96, 16}, {12, 256, 64}};
   int failures = 0;
   for (int threads : {1, 2}) {
     const falcon_onnx::ThreadPool& pool = falcon_onnx::ThreadPool::shared(threads);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -88,6 +89,16 @@ void groups_generic(const Call& c, int64_t first_group, int64_t end_group) {
     }
 }
 
+// Calls group(std::integral_constant<int, kMax>, first) for each run of kMax activation rows, then once with the
+// smaller count of the rows left, so that every kernel call has its row count as a compile-time constant.
+template <int kMax, typename Group>
+void for_token_groups(int64_t tokens, Group&& group, int64_t first = 0) {
+  for (; first + kMax <= tokens; first += kMax) group(std::integral_constant<int, kMax>{}, first);
+  if constexpr (kMax > 1) {
+    if (first < tokens) for_token_groups<kMax - 1>(tokens, group, first);
+  }
+}
+
 #if defined(FALCON_ONNX_INT4_X86)
 inline int32_t four_codes(const int8_t* codes) {
   int32_t v;
@@ -143,21 +154,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void group_token
 }
 
 void groups_vnni(const Call& c, int64_t first_group, int64_t end_group) {
-  const int64_t tokens = c.shape->tokens;
-  for (int64_t g = first_group; g < end_group; ++g) {
-    int64_t t = 0;
-    for (; t + kTokenGroup <= tokens; t += kTokenGroup) group_tokens_vnni<kTokenGroup>(c, g, t);
-    switch (tokens - t) {
-      case 7: group_tokens_vnni<7>(c, g, t); break;
-      case 6: group_tokens_vnni<6>(c, g, t); break;
-      case 5: group_tokens_vnni<5>(c, g, t); break;
-      case 4: group_tokens_vnni<4>(c, g, t); break;
-      case 3: group_tokens_vnni<3>(c, g, t); break;
-      case 2: group_tokens_vnni<2>(c, g, t); break;
-      case 1: group_tokens_vnni<1>(c, g, t); break;
-      default: break;
-    }
-  }
+  for (int64_t g = first_group; g < end_group; ++g)
+    for_token_groups<kTokenGroup>(c.shape->tokens, [&](auto rows, int64_t first) { group_tokens_vnni<decltype(rows)::value>(c, g, first); });
 }
 
 // quantize_row with AVX-512: the same codes (cvtps rounds to nearest even, as nearbyint does under the default
@@ -220,17 +218,8 @@ __attribute__((target("avx2,fma"))) void group_tokens_avx2(const Call& c, int64_
 }
 
 void groups_avx2(const Call& c, int64_t first_group, int64_t end_group) {
-  const int64_t tokens = c.shape->tokens;
-  for (int64_t g = first_group; g < end_group; ++g) {
-    int64_t t = 0;
-    for (; t + 4 <= tokens; t += 4) group_tokens_avx2<4>(c, g, t);
-    switch (tokens - t) {
-      case 3: group_tokens_avx2<3>(c, g, t); break;
-      case 2: group_tokens_avx2<2>(c, g, t); break;
-      case 1: group_tokens_avx2<1>(c, g, t); break;
-      default: break;
-    }
-  }
+  for (int64_t g = first_group; g < end_group; ++g)
+    for_token_groups<4>(c.shape->tokens, [&](auto rows, int64_t first) { group_tokens_avx2<decltype(rows)::value>(c, g, first); });
 }
 
 bool has_avx2() {
