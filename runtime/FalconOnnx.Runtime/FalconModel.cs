@@ -137,8 +137,8 @@ public sealed class FalconModel : IDisposable
     /// ONNX Runtime's intermediate tensors for the whole chunk, so the chunk sets the peak memory of a prefill. On the
     /// CPU 128: on the int4 0.5B (2 threads) the peak is 78 MiB lower than with 512 (logits 16 instead of 64 MiB, a
     /// smaller arena) and prefill is as fast (timed in turn with 512: equal medians for a prompt of 512 tokens, 5 %
-    /// faster for 2048), since 128 rows already keep the matrix kernels busy. On CUDA 512, as before (not measured
-    /// there): fewer, larger calls keep the device busy.
+    /// faster for 2048), since 128 rows already keep the matrix kernels busy. On CUDA 512 (not measured there):
+    /// fewer, larger calls keep the device busy.
     /// </summary>
     public static int DefaultPrefillChunk(ExecutionProvider provider) => provider == ExecutionProvider.Cuda ? 512 : 128;
 

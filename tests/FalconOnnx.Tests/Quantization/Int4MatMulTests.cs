@@ -87,8 +87,8 @@ public sealed class Int4MatMulTests
             // Same codes and scales; only the rounding of the int8 activations and the order of the sums differ.
             Assert.That(between.MeanKl, Is.LessThanOrEqualTo(1e-4));
             Assert.That(between.Top1Agreement, Is.GreaterThanOrEqualTo(0.97));
-            Assert.That(againstFp32.MeanKl, Is.LessThanOrEqualTo(2e-2), "the issue's int4 bound");
-            Assert.That(againstFp32.Top1Agreement, Is.GreaterThanOrEqualTo(0.95), "the issue's int4 bound");
+            Assert.That(againstFp32.MeanKl, Is.LessThanOrEqualTo(2e-2), "the project's int4 accuracy target");
+            Assert.That(againstFp32.Top1Agreement, Is.GreaterThanOrEqualTo(0.95), "the project's int4 accuracy target");
         });
     }
 
