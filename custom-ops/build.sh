@@ -19,6 +19,9 @@ cmake --build "$build" -j2
 "$build/matmul_int4_check" | tail -n 1
 FALCON_ONNX_CPU_ISA=avx2 "$build/matmul_int4_check" | tail -n 1
 FALCON_ONNX_CPU_ISA=generic "$build/matmul_int4_check" | tail -n 1
+"$build/matmul_fp16_check" | tail -n 1
+FALCON_ONNX_CPU_ISA=avx2 "$build/matmul_fp16_check" | tail -n 1
+FALCON_ONNX_CPU_ISA=generic "$build/matmul_fp16_check" | tail -n 1
 library="$build/libfalcon_onnx_ops.so"
 if [[ -f "$library" ]] && command -v nm >/dev/null; then
   exports="$(nm -D --defined-only "$library" | awk '{ print $3 }')"

@@ -1,6 +1,7 @@
 // ONNX Runtime glue: the op falcon_onnx:Mamba2Mixer (since version 1) for the CPU execution provider (float)
 // and, in CUDA builds, for the CUDA execution provider (float, float16, bfloat16 activations; states float);
-// and falcon_onnx:MatMulInt4 (since version 1, CPU, float): y = x · Wᵀ with W in matmul_int4.h's layout.
+// falcon_onnx:MatMulInt4 (since version 1, CPU, float): y = x · Wᵀ with W in matmul_int4.h's layout; and
+// falcon_onnx:MatMulFp16 (since version 1, CPU, float activations): y = x · Wᵀ with W float16 [N, K] (matmul_fp16.h).
 // Written against the classic custom-op API (Ort::CustomOpBase) rather than the lite API: the lite API builds
 // a tensor for every declared input and fails on an absent optional input in the middle of the list
 // (conv_bias = ""), and it cannot name the two optional inputs.
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "falcon_onnx/mamba2_mixer.h"
+#include "falcon_onnx/matmul_fp16.h"
 #include "falcon_onnx/matmul_int4.h"
 #if defined(FALCON_ONNX_WITH_CUDA)
 #include "mamba2_mixer_cuda.cuh"
@@ -335,6 +337,53 @@ struct MatMulInt4Op : Ort::CustomOpBase<MatMulInt4Op, MatMulInt4Kernel, true> {
   std::size_t GetOutputTypeCount() const { return 1; }
   ONNXTensorElementDataType GetOutputType(std::size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
 };
+// ---- falcon_onnx:MatMulFp16: inputs x [..., K] float, weight [N, K] float16; output y [..., N] float ----
+constexpr const char* kMatMulFp16 = "MatMulFp16";
+
+class MatMulFp16Kernel {
+ public:
+  explicit MatMulFp16Kernel(const OrtKernelInfo*) {}
+
+  OrtStatusPtr ComputeV2(OrtKernelContext* raw_context) const noexcept {
+    return status_of([&] {
+      Ort::KernelContext context(raw_context);
+      const Ort::ConstValue x = context.GetInput(0), weight = context.GetInput(1);
+      std::vector<int64_t> dims = x.GetTensorTypeAndShapeInfo().GetShape();
+      const std::vector<int64_t> weight_dims = weight.GetTensorTypeAndShapeInfo().GetShape();
+      if (dims.empty()) throw std::invalid_argument("MatMulFp16: x must have at least one dimension");
+      if (weight_dims.size() != 2 || weight_dims[1] != dims.back())
+        throw std::invalid_argument("MatMulFp16: the weight must be [N, " + std::to_string(dims.back()) + "] for x " + dims_text(dims) +
+                                    ", got " + dims_text(weight_dims));
+      MatMulFp16Shape s;
+      s.inputs = dims.back();
+      s.outputs = weight_dims[0];
+      s.tokens = 1;
+      for (std::size_t i = 0; i + 1 < dims.size(); ++i) s.tokens *= dims[i];
+      dims.back() = s.outputs;
+      float* y = context.GetOutput(0, dims).GetTensorMutableData<float>();
+      static_assert(sizeof(Ort::Float16_t) == sizeof(uint16_t), "float16 is stored as its 16 bits");
+      matmul_fp16_cpu(s, x.GetTensorData<float>(), reinterpret_cast<const uint16_t*>(weight.GetTensorData<Ort::Float16_t>()), y,
+                      OrtThreadPoolRunner(context));
+    });
+  }
+};
+
+struct MatMulFp16Op : Ort::CustomOpBase<MatMulFp16Op, MatMulFp16Kernel, true> {
+  explicit MatMulFp16Op(uint32_t api_version) { OrtCustomOp::version = api_version; }
+
+  OrtStatusPtr CreateKernelV2(const OrtApi&, const OrtKernelInfo* info, void** kernel) const noexcept {
+    return status_of([&] { *kernel = new MatMulFp16Kernel(info); });
+  }
+  const char* GetName() const { return kMatMulFp16; }
+  const char* GetExecutionProviderType() const { return kCpuProvider; }
+  std::size_t GetInputTypeCount() const { return 2; }
+  ONNXTensorElementDataType GetInputType(std::size_t index) const {
+    return index == 1 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  }
+  std::size_t GetOutputTypeCount() const { return 1; }
+  ONNXTensorElementDataType GetOutputType(std::size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
+};
+
 #if defined(FALCON_ONNX_WITH_CUDA)
 using CudaFloatOp = MixerOp<CudaKernel<float>, float>;
 using CudaHalfOp = MixerOp<CudaKernel<Ort::Float16_t>, Ort::Float16_t>;
@@ -344,7 +393,7 @@ using CudaBFloat16Op = MixerOp<CudaKernel<Ort::BFloat16_t>, Ort::BFloat16_t>;
 // The op descriptions and domains must outlive every session that uses them: they live until unload.
 struct Registry {
   explicit Registry(uint32_t api_version)
-      : cpu_float(kCpuProvider, api_version), matmul_int4(api_version)
+      : cpu_float(kCpuProvider, api_version), matmul_int4(api_version), matmul_fp16(api_version)
 #if defined(FALCON_ONNX_WITH_CUDA)
         , cuda_float(kCudaProvider, api_version), cuda_half(kCudaProvider, api_version),
         cuda_bfloat16(kCudaProvider, api_version)
@@ -355,6 +404,7 @@ struct Registry {
   std::vector<Ort::CustomOpDomain> domains;
   CpuFloatOp cpu_float;
   MatMulInt4Op matmul_int4;
+  MatMulFp16Op matmul_fp16;
 #if defined(FALCON_ONNX_WITH_CUDA)
   CudaFloatOp cuda_float;
   CudaHalfOp cuda_half;
@@ -375,6 +425,7 @@ void add_domain(OrtSessionOptions* options, uint32_t api_version) {
   Ort::CustomOpDomain domain(kDomain);
   domain.Add(&r.cpu_float);
   domain.Add(&r.matmul_int4);
+  domain.Add(&r.matmul_fp16);
 #if defined(FALCON_ONNX_WITH_CUDA)
   domain.Add(&r.cuda_float);
   domain.Add(&r.cuda_half);

@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cpu_features.h"
 #include "cpu_kernels.h"
 
 #if defined(FALCON_ONNX_CPU_X86_VARIANTS) && defined(_MSC_VER) && !defined(__clang__)
@@ -10,17 +11,18 @@
 #endif
 
 namespace falcon_onnx::cpu {
-namespace {
 
 #if defined(FALCON_ONNX_CPU_X86_VARIANTS)
 #if defined(_MSC_VER) && !defined(__clang__)
 // MSVC has no __builtin_cpu_supports: read CPUID and check with XGETBV that the OS saves the wide registers.
+namespace {
 bool cpuid_bit(int leaf, int register_index, int bit) {
   int regs[4];
   __cpuidex(regs, leaf, 0);
   return (regs[register_index] >> bit) & 1;
 }
 unsigned long long os_saved_state() { return cpuid_bit(1, 2, 27) ? _xgetbv(0) : 0; }  // OSXSAVE, then XCR0
+}  // namespace
 bool has_avx2_fma() {
   const bool ymm_saved = (os_saved_state() & 0x6) == 0x6;
   return ymm_saved && cpuid_bit(7, 1, 5) && cpuid_bit(1, 2, 12);
@@ -30,6 +32,7 @@ bool has_avx512() {
   return zmm_saved && has_avx2_fma() && cpuid_bit(7, 1, 16) && cpuid_bit(7, 1, 17) && cpuid_bit(7, 1, 30) &&
          cpuid_bit(7, 1, 31);  // F, DQ, BW, VL
 }
+bool has_avx512_vnni() { return has_avx512() && cpuid_bit(7, 2, 11); }
 #else
 // libgcc's CPU model reports a feature only when the OS also saves its registers (XGETBV).
 bool has_avx2_fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
@@ -37,10 +40,15 @@ bool has_avx512() {
   return has_avx2_fma() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
 }
+bool has_avx512_vnni() { return has_avx512() && __builtin_cpu_supports("avx512vnni"); }
 #endif
+#else
+bool has_avx2_fma() { return false; }
+bool has_avx512() { return false; }
+bool has_avx512_vnni() { return false; }
 #endif
 
-}  // namespace
+const char* requested_isa() { return std::getenv("FALCON_ONNX_CPU_ISA"); }
 
 int supported_kernels(const KernelTable** out, int capacity) {
   int count = 0;
@@ -56,7 +64,7 @@ const KernelTable& best_kernels() {
   static const KernelTable* const chosen = [] {
     const KernelTable* tables[3];
     const int count = supported_kernels(tables, 3);
-    const char* wanted = std::getenv("FALCON_ONNX_CPU_ISA");
+    const char* wanted = requested_isa();
     if (wanted)
       for (int i = 0; i < count; ++i)
         if (std::strcmp(tables[i]->name, wanted) == 0) return tables[i];

@@ -4,12 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 #include <vector>
+
+#include "compile_time_count.h"
+#include "cpu_features.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -89,16 +90,6 @@ void groups_generic(const Call& c, int64_t first_group, int64_t end_group) {
     }
 }
 
-// Calls group(std::integral_constant<int, kMax>, first) for each run of kMax activation rows, then once with the
-// smaller count of the rows left, so that every kernel call has its row count as a compile-time constant.
-template <int kMax, typename Group>
-void for_token_groups(int64_t tokens, Group&& group, int64_t first = 0) {
-  for (; first + kMax <= tokens; first += kMax) group(std::integral_constant<int, kMax>{}, first);
-  if constexpr (kMax > 1) {
-    if (first < tokens) for_token_groups<kMax - 1>(tokens, group, first);
-  }
-}
-
 #if defined(FALCON_ONNX_INT4_X86)
 inline int32_t four_codes(const int8_t* codes) {
   int32_t v;
@@ -155,7 +146,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void group_token
 
 void groups_vnni(const Call& c, int64_t first_group, int64_t end_group) {
   for (int64_t g = first_group; g < end_group; ++g)
-    for_token_groups<kTokenGroup>(c.shape->tokens, [&](auto rows, int64_t first) { group_tokens_vnni<decltype(rows)::value>(c, g, first); });
+    cpu::for_runs<kTokenGroup>(c.shape->tokens, [&](auto rows, int64_t first) { group_tokens_vnni<decltype(rows)::value>(c, g, first); });
 }
 
 // quantize_row with AVX-512: the same codes (cvtps rounds to nearest even, as nearbyint does under the default
@@ -219,19 +210,9 @@ __attribute__((target("avx2,fma"))) void group_tokens_avx2(const Call& c, int64_
 
 void groups_avx2(const Call& c, int64_t first_group, int64_t end_group) {
   for (int64_t g = first_group; g < end_group; ++g)
-    for_token_groups<4>(c.shape->tokens, [&](auto rows, int64_t first) { group_tokens_avx2<decltype(rows)::value>(c, g, first); });
+    cpu::for_runs<4>(c.shape->tokens, [&](auto rows, int64_t first) { group_tokens_avx2<decltype(rows)::value>(c, g, first); });
 }
 
-bool has_avx2() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
-bool has_vnni() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vnni");
-}
 #endif
 
 using GroupKernel = void (*)(const Call&, int64_t, int64_t);
@@ -244,12 +225,12 @@ struct Selected {
 };
 
 Selected select_kernel() {
-  const char* asked = std::getenv("FALCON_ONNX_CPU_ISA");
+  const char* asked = cpu::requested_isa();
   const bool generic = asked && std::string(asked) == "generic";
 #if defined(FALCON_ONNX_INT4_X86)
   const bool avx2_asked = asked && std::string(asked) == "avx2";
-  if (!generic && !avx2_asked && has_vnni()) return {groups_vnni, quantize_row_avx512, "avx512vnni"};
-  if (!generic && has_avx2()) return {groups_avx2, quantize_row, "avx2"};
+  if (!generic && !avx2_asked && cpu::has_avx512_vnni()) return {groups_vnni, quantize_row_avx512, "avx512vnni"};
+  if (!generic && cpu::has_avx2_fma()) return {groups_avx2, quantize_row, "avx2"};
 #endif
   (void)generic;
   return {groups_generic, quantize_row, "generic"};

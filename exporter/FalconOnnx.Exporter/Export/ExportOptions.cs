@@ -123,7 +123,24 @@ public sealed record ExportOptions
             throw new FalconOnnxException($"--attention gqa: config.json field 'head_dim' is {headDim}; GroupQueryAttention needs a multiple of 8 (use --attention concat)");
     }
 
-    /// <summary>True when the graph uses an operator of FalconOnnx's library, which the folder then carries.</summary>
+    /// <summary>
+    /// Float16 Linear weights in a quantized export run through falcon_onnx.MatMulFp16: a CPU kernel of the operator
+    /// library. Checked once the policy has named them, before any weight is written.
+    /// </summary>
+    public void CheckHalfLinears(IReadOnlyList<string> names)
+    {
+        if (names.Count == 0) return;
+        string which = $"--tensor-precision: {names[0]}{(names.Count > 1 ? $" (and {names.Count - 1} more)" : "")} in fp16 needs falcon_onnx.MatMulFp16";
+        if (Target == ExecutionTarget.Cuda)
+            throw new FalconOnnxException($"{which}, which has a CPU kernel only; keep Linear weights int8, int4 or fp32 in a --ep cuda export");
+        if (!File.Exists(Mamba2CustomCore.BuiltLibraryPath))
+            throw new FalconOnnxException($"{which}: the operator library {Mamba2CustomCore.BuiltLibraryPath} was not built (the build needs cmake and a C++17 compiler; see custom-ops/)");
+    }
+
+    /// <summary>
+    /// True when these options put an operator of FalconOnnx's library in the graph, which the folder then carries
+    /// (so does a float16 Linear that the precision policy names, <see cref="CheckHalfLinears"/>).
+    /// </summary>
     public bool NeedsCustomOps => Ssm == SsmLowering.Custom || Quantization.CustomInt4;
 
     internal IAttentionCore CreateAttentionCore(int headDim) => ResolveAttention(headDim) switch

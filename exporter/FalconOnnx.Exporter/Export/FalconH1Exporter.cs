@@ -57,6 +57,8 @@ public static class FalconH1Exporter
         };
         var graph = FalconH1Graph.Build(checkpoint, core, attention, g => weights = new FalconH1Weights(g, checkpoint, policy, options.Quantization, compute), compute,
             options.LastPositionLogits);
+        options.CheckHalfLinears(weights!.HalfLinears);
+        bool needsLibrary = options.NeedsCustomOps || weights.HalfLinears.Count > 0;
         progress?.Invoke(new ExportProgress("weights", null, 0, graph.Initializers.Count, 0, 0));
         OnnxModelWriter.Write(graph, folder.Staging, ModelFileName, DataFileName,
             new Dictionary<string, string> { ["falcon_onnx.abi_version"] = ModelManifest.CurrentAbiVersion.ToString() },
@@ -70,7 +72,7 @@ public static class FalconH1Exporter
             if (File.Exists(source)) File.Copy(source, Path.Combine(folder.Staging, name));
         }
         string? library = null;
-        if (options.NeedsCustomOps)
+        if (needsLibrary)
         {
             // The folder carries its operator library, so ONNX Runtime, GenAI and the runtime find it beside the model.
             library = Mamba2CustomCore.LibraryFileName;
@@ -143,9 +145,10 @@ public static class FalconH1Exporter
             TargetEp = options.Target == ExecutionTarget.Cuda ? "cuda" : "cpu",
             Quantization = !options.Precision.IsQuantized() ? null : new ManifestQuantization
             {
-                Method = options.Quantization.CustomInt4
+                Method = (options.Quantization.CustomInt4
                     ? "block-wise round-to-nearest (falcon_onnx.MatMulInt4 for int4, MatMulNBits for int8, GatherBlockQuantized)"
-                    : "block-wise round-to-nearest (MatMulNBits, GatherBlockQuantized)",
+                    : "block-wise round-to-nearest (MatMulNBits, GatherBlockQuantized)")
+                    + (precisions.ContainsValue("fp16") ? "; fp16 weights as float16 (falcon_onnx.MatMulFp16, Gather + Cast)" : ""),
                 BlockSize = options.Quantization.BlockSize,
                 Symmetric = options.Quantization.Symmetric,
                 AccuracyLevel = options.Quantization.AccuracyLevel,

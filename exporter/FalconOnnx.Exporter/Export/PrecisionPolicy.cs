@@ -20,7 +20,11 @@ public enum WeightKind
 /// int8; int4 the layer projections in int4, but int8 for the embedding and lm_head, which every token goes
 /// through, and for projections narrower than <see cref="NarrowInput"/> inputs, where the int4 rounding errors
 /// of a few terms do not average out and the bytes saved are negligible. Norms, conv, A_log, D and dt_bias
-/// always stay float32.
+/// always stay float32. fp16 in a quantized export keeps a weight in float16 with float32 activations: a Linear
+/// through FalconOnnx's falcon_onnx.MatMulFp16 (CPU; ONNX Runtime's CPU MatMul has no float16 kernel on x86-64), the
+/// embedding through Gather and Cast. For the vocabulary weights of an int8 export
+/// (<c>lm_head.weight=fp16</c>, <c>model.embed_tokens.weight=fp16</c>) that is the measured way to int8 logits
+/// that keep fp32's top-1 token: their rounding moves the logits directly, a layer's is averaged by the layers after it.
 /// </summary>
 public sealed class PrecisionPolicy
 {
@@ -36,8 +40,8 @@ public sealed class PrecisionPolicy
                 throw new FalconOnnxException($"--tensor-precision: '{entry}' is not pattern=precision (e.g. *.mamba.in_proj.weight=int8)");
             string pattern = entry[..equals];
             var target = Precisions.Parse(entry[(equals + 1)..], "--tensor-precision");
-            if (target.IsQuantized() != precision.IsQuantized() && target != Precision.Fp32)
-                throw new FalconOnnxException($"--tensor-precision: '{entry}' mixes {target.Name()} into a {precision.Name()} export (quantized exports take int8, int4 or fp32 per tensor)");
+            if (target.IsQuantized() != precision.IsQuantized() && target is not (Precision.Fp32 or Precision.Fp16))
+                throw new FalconOnnxException($"--tensor-precision: '{entry}' mixes {target.Name()} into a {precision.Name()} export (quantized exports take int8, int4, fp16 or fp32 per tensor)");
             _overrides.Add((new Regex("^" + Regex.Escape(pattern).Replace("\\*", ".*") + "$"), pattern, target));
         }
     }

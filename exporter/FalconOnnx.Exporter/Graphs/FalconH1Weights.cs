@@ -23,6 +23,12 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint, Preci
     /// <summary>The precision each weight got, by name (recorded in the manifest).</summary>
     public Dictionary<string, string> Precisions { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>The Linear weights kept float16 in a float32 graph (falcon_onnx.MatMulFp16, from the operator library).</summary>
+    public List<string> HalfLinears { get; } = [];
+
+    /// <summary>A weight the policy keeps float16 while the activations are float32 (an override in a quantized export).</summary>
+    private bool IsHalfInFloatGraph(Precision precision) => precision == Precision.Fp16 && compute == ElementType.Float;
+
     private TensorEntry T(string name) => checkpoint[name];
 
     private TensorEntry L(int layer, string suffix) => checkpoint[FalconH1Tensors.Layer(layer, suffix)];
@@ -40,6 +46,11 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint, Preci
     {
         var precision = policy.For(name, kind, (int)sources[0].Columns);
         Precisions[name] = precision.Name();
+        if (IsHalfInFloatGraph(precision))
+        {
+            HalfLinears.Add(name);
+            return new HalfLinear(g.Initializer(name, new FoldedTensor(sources, transpose: false, type: ElementType.Float16)));
+        }
         if (!precision.IsQuantized()) return new DenseLinear(Matrix(name, sources));
         if (precision == Precision.Int4 && quantization.CustomInt4)
         {
@@ -67,6 +78,7 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint, Preci
         var source = new RowSource(T(FalconH1Tensors.Embedding), Constant(_c.EmbeddingMultiplier));
         var precision = policy.For(name, WeightKind.Embedding, _c.HiddenSize);
         Precisions[name] = precision.Name();
+        if (IsHalfInFloatGraph(precision)) return new HalfEmbedding(g.Initializer(name, new FoldedTensor([source], transpose: false, type: ElementType.Float16)));
         if (!precision.IsQuantized()) return new DenseEmbedding(g.Initializer(name, new FoldedTensor([source], transpose: false, type: compute)));
         var weight = new QuantizedWeight([source], quantization.Quantizer(precision), QuantizedLayout.Gather);
         return new QuantizedEmbedding(g.Initializer(name + ".quantized", weight.Packed), g.Initializer(name + ".scales", weight.Scales),

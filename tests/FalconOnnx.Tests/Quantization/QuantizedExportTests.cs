@@ -11,10 +11,13 @@ namespace FalconOnnx.Tests.Quantization;
 /// <summary>int8 and int4 exports: they load, generate, and stay close to fp32 (teacher-forced KL, top-1).</summary>
 public sealed class QuantizedExportTests
 {
-    private static string Export(string checkpoint, string name, Precision precision)
+    private static string Export(string checkpoint, string name, Precision precision) =>
+        Export(checkpoint, name, new ExportOptions { Precision = precision });
+
+    private static string Export(string checkpoint, string name, ExportOptions options)
     {
         string folder = TestPaths.NewTemp(name);
-        FalconH1Exporter.Export(checkpoint, folder, new ExportOptions { Precision = precision });
+        FalconH1Exporter.Export(checkpoint, folder, options);
         return folder;
     }
 
@@ -47,9 +50,11 @@ public sealed class QuantizedExportTests
                 Assert.That(result.MeanKl, Is.LessThanOrEqualTo(1e-3));
                 // The project's target is 99% top-1 for int8 (95% for int4). tiny-a's random weights give a top-1 probability of
                 // 0.19 and a top-two gap under 0.01 at 1.2% of the positions, and int8 at accuracy_level 4 moves the
-                // logits by about 0.04 (int8 weights and int8 activations, ~0.5% each): near-ties flip. Weight-only
-                // (level 1: no fast 8-bit CPU kernel, ~17x slower decode) gives 98.0%, with block 16, zero points and
-                // float32 embedding and lm_head 99.1%; at level 4 the best weight policy measured gives 98.3%.
+                // logits by about 0.04 (int8 weights and int8 activations, ~0.5% each): near-ties flip. Unlike the 0.5B
+                // shape's, tiny-a's error comes from its layers: float16 embedding and lm_head give 97.4%, every weight
+                // in float16 99.95%. Over 2048 positions no 8-bit layer policy reached 99%: weight-only (level 1: no
+                // fast 8-bit CPU kernel, ~17x slower decode) with block 16, zero points and float32 embedding and
+                // lm_head gives 98.7%; at level 4 the best measured is 98.1%.
                 Assert.That(result.Top1Agreement, Is.GreaterThanOrEqualTo(precision == Precision.Int4 ? 0.95 : 0.96));
             }
             finally
@@ -75,21 +80,30 @@ public sealed class QuantizedExportTests
             using var reference = FalconModel.Load(fp32, new FalconModelOptions { IntraOpThreads = 2 });
             // 1024 positions: one flip is 0.1%, so the top-1 figures are not decided by two or three near-ties.
             var sequences = RandomSequences(reference.Dimensions.VocabSize, 4, 256);
-            foreach (var (precision, maxKl, minTop1) in new[] { (Precision.Int8, 1e-3, 0.97), (Precision.Int4, 2e-2, 0.95) })
+            // The project's targets: int8 mean KL <= 1e-3 and top-1 >= 99%, int4 (default policy) 2e-2 and 95%.
+            var cases = new (string Name, ExportOptions Options, double MaxKl, double MinTop1)[]
             {
-                string folder = Export(checkpoint, "half-b-" + precision, precision);
+                // Measured: mean KL 4.3e-5, top-1 97.9%. Random weights predict nearly uniformly over 32784 tokens (top-1
+                // probability 0.0012, a top-two gap under 0.01 at 4% of the positions), and the int8 embedding and lm_head
+                // move every logit directly (by ~0.5% each, weights and activations alike): near-ties flip. The layers'
+                // int8 adds under 1e-6 of KL; int8 weight-only (accuracy_level 1, ~17x slower decode) gives 98.3%.
+                ("int8", new ExportOptions { Precision = Precision.Int8 }, 1e-3, 0.97),
+                // The same with the two vocabulary weights in float16 (MatMulFp16, Gather + Cast): measured mean KL 6.7e-7,
+                // top-1 99.9% (float32 embedding and lm_head: 99.8%), for ~3% of int8's decode speed on the 0.5B.
+                ("int8, fp16 vocabulary", new ExportOptions { Precision = Precision.Int8, TensorPrecisions = ["lm_head.weight=fp16", "model.embed_tokens.weight=fp16"] }, 1e-3, 0.99),
+                // Measured: mean KL 1.1e-4, top-1 97.0%.
+                ("int4", new ExportOptions { Precision = Precision.Int4 }, 2e-2, 0.95),
+            };
+            foreach (var (name, options, maxKl, minTop1) in cases)
+            {
+                string folder = Export(checkpoint, "half-b-" + options.Precision, options);
                 try
                 {
                     using var model = FalconModel.Load(folder, new FalconModelOptions { IntraOpThreads = 2 });
                     var result = ModelComparison.Compare(reference, model, sequences);
-                    TestContext.Out.WriteLine($"0.5B shape, 6 layers, {precision.Name()}: mean KL {result.MeanKl:E2}, p99 {result.P99Kl:E2}, top-1 {result.Top1Agreement:P2}");
-                    Assert.That(result.MeanKl, Is.LessThanOrEqualTo(maxKl), precision.Name());
-                    // Measured: int8 mean KL 4.3e-5, top-1 97.9%; int4 1.1e-4, 97.0%. The KL bounds and int4's 95% are
-                    // the project's targets; int8's 99% is not reached: random weights predict nearly uniformly over 32784 tokens
-                    // (top-1 probability 0.0012, a top-two gap under 0.01 at 4% of the positions), so near-ties flip.
-                    // A wider logit spread does not help, the error scales with it (3x: top-1 97.9%, 9x the KL), and
-                    // int8 weight-only (accuracy_level 1, ~17x slower decode) gives 98.3%.
-                    Assert.That(result.Top1Agreement, Is.GreaterThanOrEqualTo(minTop1), precision.Name());
+                    TestContext.Out.WriteLine($"0.5B shape, 6 layers, {name}: mean KL {result.MeanKl:E2}, p99 {result.P99Kl:E2}, top-1 {result.Top1Agreement:P2}");
+                    Assert.That(result.MeanKl, Is.LessThanOrEqualTo(maxKl), name);
+                    Assert.That(result.Top1Agreement, Is.GreaterThanOrEqualTo(minTop1), name);
                 }
                 finally
                 {

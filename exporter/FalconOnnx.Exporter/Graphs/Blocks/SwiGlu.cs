@@ -75,6 +75,19 @@ public sealed record Int4Linear(Value Packed, Value Scales, int In, int Out) : L
     }
 }
 
+/// <summary>
+/// A float16 weight [out, in] (the checkpoint's own layout) met by float32 activations, through FalconOnnx's
+/// falcon_onnx.MatMulFp16 (custom-ops/include/falcon_onnx/matmul_fp16.h; CPU).
+/// </summary>
+public sealed record HalfLinear(Value Weight) : LinearWeight
+{
+    public override Value Apply(GraphBuilder g, Value x)
+    {
+        g.Import(Mamba2CustomCore.Domain, 1);
+        return g.Node("MatMulFp16", [x, Weight], 1, new Dictionary<string, object>(), Mamba2CustomCore.Domain)[0];
+    }
+}
+
 /// <summary>The token embedding table, dense or block-quantized.</summary>
 public abstract record EmbeddingWeight
 {
@@ -84,6 +97,12 @@ public abstract record EmbeddingWeight
 public sealed record DenseEmbedding(Value Table) : EmbeddingWeight
 {
     public override Value Lookup(GraphBuilder g, Value ids) => g.Gather(Table, ids);
+}
+
+/// <summary>A float16 table in a graph whose activations are float32: the gathered rows are cast.</summary>
+public sealed record HalfEmbedding(Value Table) : EmbeddingWeight
+{
+    public override Value Lookup(GraphBuilder g, Value ids) => g.Cast(g.Gather(Table, ids), ElementType.Float);
 }
 
 /// <summary>com.microsoft.GatherBlockQuantized over a table quantized along the hidden axis.</summary>
