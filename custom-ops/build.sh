@@ -16,9 +16,9 @@ build="$1"
 cmake -S "$here" -B "$build" -DONNXRUNTIME_INCLUDE_DIR="$2" -DFALCON_ONNX_CUDA="${3:-AUTO}"
 cmake --build "$build" -j2
 "$build/mamba2_harness" | tail -n 3
-"$build/matmul_int4_check" | tail -n 1
-FALCON_ONNX_CPU_ISA=avx2 "$build/matmul_int4_check" | tail -n 1
-FALCON_ONNX_CPU_ISA=generic "$build/matmul_int4_check" | tail -n 1
+"$build/matmul_rows16_check" | tail -n 1
+FALCON_ONNX_CPU_ISA=avx2 "$build/matmul_rows16_check" | tail -n 1
+FALCON_ONNX_CPU_ISA=generic "$build/matmul_rows16_check" | tail -n 1
 "$build/matmul_fp16_check" | tail -n 1
 FALCON_ONNX_CPU_ISA=avx2 "$build/matmul_fp16_check" | tail -n 1
 FALCON_ONNX_CPU_ISA=generic "$build/matmul_fp16_check" | tail -n 1

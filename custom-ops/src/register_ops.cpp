@@ -1,6 +1,6 @@
 // ONNX Runtime glue: the op falcon_onnx:Mamba2Mixer (since version 1) for the CPU execution provider (float)
 // and, in CUDA builds, for the CUDA execution provider (float, float16, bfloat16 activations; states float);
-// falcon_onnx:MatMulInt4 (since version 1, CPU, float): y = x · Wᵀ with W in matmul_int4.h's layout; and
+// falcon_onnx:MatMulInt4 and MatMulInt8 (since version 1, CPU, float): y = x · Wᵀ with W in matmul_rows16.h's layout; and
 // falcon_onnx:MatMulFp16 (since version 1, CPU, float activations): y = x · Wᵀ with W float16 [N, K] (matmul_fp16.h).
 // Written against the classic custom-op API (Ort::CustomOpBase) rather than the lite API: the lite API builds
 // a tensor for every declared input and fails on an absent optional input in the middle of the list
@@ -20,7 +20,7 @@
 
 #include "falcon_onnx/mamba2_mixer.h"
 #include "falcon_onnx/matmul_fp16.h"
-#include "falcon_onnx/matmul_int4.h"
+#include "falcon_onnx/matmul_rows16.h"
 #if defined(FALCON_ONNX_WITH_CUDA)
 #include "mamba2_mixer_cuda.cuh"
 #endif
@@ -281,40 +281,45 @@ struct MixerOp : Ort::CustomOpBase<MixerOp<Kernel, Activation>, Kernel, true> {
 
 using CpuFloatOp = MixerOp<CpuKernel, float>;
 
-// ---- falcon_onnx:MatMulInt4: inputs x [..., K] float, packed [groups, K / 32, 256] uint8, scales
-// [groups, K / 32, 16] float; attribute N (outputs; groups = ceil(N / 16)); output y [..., N] float ----
-constexpr const char* kMatMulInt4 = "MatMulInt4";
+// ---- falcon_onnx:MatMulInt4 and MatMulInt8: inputs x [..., K] float, packed [groups, K / 32, 64 * bits] uint8,
+// scales [groups, K / 32, 16] float; attribute N (outputs; groups = ceil(N / 16)); output y [..., N] float ----
+template <int kBits>
+constexpr const char* kRows16OpName = kBits == 8 ? "MatMulInt8" : "MatMulInt4";
 
-class MatMulInt4Kernel {
+template <int kBits>
+class Rows16MatMulKernel {
  public:
-  explicit MatMulInt4Kernel(const OrtKernelInfo* info) : outputs_(int_attribute(info, "N", nullptr, kMatMulInt4)) {
-    if (outputs_ <= 0) throw std::invalid_argument("MatMulInt4: attribute N must be positive, got " + std::to_string(outputs_));
+  explicit Rows16MatMulKernel(const OrtKernelInfo* info) : outputs_(int_attribute(info, "N", nullptr, kRows16OpName<kBits>)) {
+    if (outputs_ <= 0)
+      throw std::invalid_argument(std::string(kRows16OpName<kBits>) + ": attribute N must be positive, got " + std::to_string(outputs_));
   }
 
   OrtStatusPtr ComputeV2(OrtKernelContext* raw_context) const noexcept {
     return status_of([&] {
+      const std::string op = kRows16OpName<kBits>;
       Ort::KernelContext context(raw_context);
       const Ort::ConstValue x = context.GetInput(0), packed = context.GetInput(1), scales = context.GetInput(2);
       std::vector<int64_t> dims = x.GetTensorTypeAndShapeInfo().GetShape();
       const std::vector<int64_t> packed_dims = packed.GetTensorTypeAndShapeInfo().GetShape();
       const std::vector<int64_t> scale_dims = scales.GetTensorTypeAndShapeInfo().GetShape();
-      if (dims.empty()) throw std::invalid_argument("MatMulInt4: x must have at least one dimension");
-      MatMulInt4Shape s;
+      if (dims.empty()) throw std::invalid_argument(op + ": x must have at least one dimension");
+      Rows16Shape s;
       s.inputs = dims.back();
       s.outputs = outputs_;
+      s.bits = kBits;
       s.tokens = 1;
       for (std::size_t i = 0; i + 1 < dims.size(); ++i) s.tokens *= dims[i];
-      if (s.inputs % kInt4Block != 0)
-        throw std::invalid_argument("MatMulInt4: the last dimension of x (" + std::to_string(s.inputs) + ") is not a multiple of 32");
-      const std::vector<int64_t> want_packed{s.groups(), s.blocks(), 256}, want_scales{s.groups(), s.blocks(), kInt4RowGroup};
+      if (s.inputs % kRows16Block != 0)
+        throw std::invalid_argument(op + ": the last dimension of x (" + std::to_string(s.inputs) + ") is not a multiple of 32");
+      const std::vector<int64_t> want_packed{s.groups(), s.blocks(), s.block_bytes()}, want_scales{s.groups(), s.blocks(), kRows16Group};
       if (packed_dims != want_packed || scale_dims != want_scales)
-        throw std::invalid_argument("MatMulInt4: for x " + dims_text(dims) + " and N " + std::to_string(s.outputs) + " the weights must be " +
+        throw std::invalid_argument(op + ": for x " + dims_text(dims) + " and N " + std::to_string(s.outputs) + " the weights must be " +
                                     dims_text(want_packed) + " and the scales " + dims_text(want_scales) + ", got " +
                                     dims_text(packed_dims) + " and " + dims_text(scale_dims));
       dims.back() = s.outputs;
       float* y = context.GetOutput(0, dims).GetTensorMutableData<float>();
-      matmul_int4_cpu(s, x.GetTensorData<float>(), packed.GetTensorData<uint8_t>(), scales.GetTensorData<float>(), y,
-                      OrtThreadPoolRunner(context));
+      matmul_rows16_cpu(s, x.GetTensorData<float>(), packed.GetTensorData<uint8_t>(), scales.GetTensorData<float>(), y,
+                        OrtThreadPoolRunner(context));
     });
   }
 
@@ -322,13 +327,14 @@ class MatMulInt4Kernel {
   int64_t outputs_;
 };
 
-struct MatMulInt4Op : Ort::CustomOpBase<MatMulInt4Op, MatMulInt4Kernel, true> {
-  explicit MatMulInt4Op(uint32_t api_version) { OrtCustomOp::version = api_version; }
+template <int kBits>
+struct Rows16MatMulOp : Ort::CustomOpBase<Rows16MatMulOp<kBits>, Rows16MatMulKernel<kBits>, true> {
+  explicit Rows16MatMulOp(uint32_t api_version) { OrtCustomOp::version = api_version; }
 
   OrtStatusPtr CreateKernelV2(const OrtApi&, const OrtKernelInfo* info, void** kernel) const noexcept {
-    return status_of([&] { *kernel = new MatMulInt4Kernel(info); });
+    return status_of([&] { *kernel = new Rows16MatMulKernel<kBits>(info); });
   }
-  const char* GetName() const { return kMatMulInt4; }
+  const char* GetName() const { return kRows16OpName<kBits>; }
   const char* GetExecutionProviderType() const { return kCpuProvider; }
   std::size_t GetInputTypeCount() const { return 3; }
   ONNXTensorElementDataType GetInputType(std::size_t index) const {
@@ -337,6 +343,7 @@ struct MatMulInt4Op : Ort::CustomOpBase<MatMulInt4Op, MatMulInt4Kernel, true> {
   std::size_t GetOutputTypeCount() const { return 1; }
   ONNXTensorElementDataType GetOutputType(std::size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
 };
+
 // ---- falcon_onnx:MatMulFp16: inputs x [..., K] float, weight [N, K] float16; output y [..., N] float ----
 constexpr const char* kMatMulFp16 = "MatMulFp16";
 
@@ -393,7 +400,7 @@ using CudaBFloat16Op = MixerOp<CudaKernel<Ort::BFloat16_t>, Ort::BFloat16_t>;
 // The op descriptions and domains must outlive every session that uses them: they live until unload.
 struct Registry {
   explicit Registry(uint32_t api_version)
-      : cpu_float(kCpuProvider, api_version), matmul_int4(api_version), matmul_fp16(api_version)
+      : cpu_float(kCpuProvider, api_version), matmul_int4(api_version), matmul_int8(api_version), matmul_fp16(api_version)
 #if defined(FALCON_ONNX_WITH_CUDA)
         , cuda_float(kCudaProvider, api_version), cuda_half(kCudaProvider, api_version),
         cuda_bfloat16(kCudaProvider, api_version)
@@ -403,7 +410,8 @@ struct Registry {
   std::mutex mutex;
   std::vector<Ort::CustomOpDomain> domains;
   CpuFloatOp cpu_float;
-  MatMulInt4Op matmul_int4;
+  Rows16MatMulOp<4> matmul_int4;
+  Rows16MatMulOp<8> matmul_int8;
   MatMulFp16Op matmul_fp16;
 #if defined(FALCON_ONNX_WITH_CUDA)
   CudaFloatOp cuda_float;
@@ -425,6 +433,7 @@ void add_domain(OrtSessionOptions* options, uint32_t api_version) {
   Ort::CustomOpDomain domain(kDomain);
   domain.Add(&r.cpu_float);
   domain.Add(&r.matmul_int4);
+  domain.Add(&r.matmul_int8);
   domain.Add(&r.matmul_fp16);
 #if defined(FALCON_ONNX_WITH_CUDA)
   domain.Add(&r.cuda_float);

@@ -30,7 +30,7 @@
 #include <thread>
 #include <vector>
 
-#include "falcon_onnx/matmul_int4.h"
+#include "falcon_onnx/matmul_rows16.h"
 #include "../src/thread_pool.h"
 #include "rows16_pack.h"
 
@@ -74,7 +74,7 @@ void quantize(const std::vector<float>& a, Activation& x) {
   for (int b = 0; b < kBlocks; ++b) {
     float absmax = 0;
     for (int i = 0; i < kBlock; ++i) absmax = std::max(absmax, std::fabs(a[b * kBlock + i]));
-    // As matmul_int4_cpu quantizes: times 127 / absmax, rounded to nearest even.
+    // As matmul_rows16_cpu quantizes: times 127 / absmax, rounded to nearest even.
     const float scale = absmax / 127.0f, inverse = absmax > 0 ? 127.0f / absmax : 0.0f;
     int sum = 0;
     for (int i = 0; i < kBlock; ++i) {
@@ -284,32 +284,32 @@ int main() {
   }
 
   // Layout B through the library's kernel, the same products: checked against layout A, then timed.
-  // Layout B is MatMulInt4's (include/falcon_onnx/matmul_int4.h: 16 rows interleaved so that vpdpbusd multiplies 4
+  // Layout B is MatMulInt4's (include/falcon_onnx/matmul_rows16.h: 16 rows interleaved so that vpdpbusd multiplies 4
   // columns of 16 rows by 4 broadcast activation bytes, the per-block conversion and scaling shared by 16 rows), with
   // the same quantization as layout A (scale absmax / 7, codes rounded and clamped to [-8, 7]).
-  const falcon_onnx::MatMulInt4Shape one{1, kColumns, kRows}, many{kTokens, kColumns, kRows};
+  const falcon_onnx::Rows16Shape one{1, kColumns, kRows}, many{kTokens, kColumns, kRows};
   std::vector<falcon_onnx::test::Rows16Weights> matrices_b(kMatrices, falcon_onnx::test::pack_rows16(weights, one));
   std::vector<float> y_b(kRows), product_b(product.size());
   const falcon_onnx::ThreadPool& single = falcon_onnx::ThreadPool::shared(1);
-  falcon_onnx::matmul_int4_cpu(one, input.data(), matrices_b[0].bytes.data(), matrices_b[0].scales.data(), y_b.data(), single);
-  falcon_onnx::matmul_int4_cpu(many, batch_input.data(), matrices_b[0].bytes.data(), matrices_b[0].scales.data(), product_b.data(), single);
+  falcon_onnx::matmul_rows16_cpu(one, input.data(), matrices_b[0].bytes.data(), matrices_b[0].scales.data(), y_b.data(), single);
+  falcon_onnx::matmul_rows16_cpu(many, batch_input.data(), matrices_b[0].bytes.data(), matrices_b[0].scales.data(), product_b.data(), single);
   double layout_error = 0;
   for (int n = 0; n < kRows; ++n) layout_error = std::max(layout_error, std::fabs(y_b[n] - y[n]) / std::max(1.0, static_cast<double>(std::fabs(y[n]))));
   for (std::size_t i = 0; i < product.size(); ++i)
     layout_error = std::max(layout_error, std::fabs(product_b[i] - product[i]) / std::max(1.0, static_cast<double>(std::fabs(product[i]))));
-  std::printf("layout B (matmul_int4_cpu, %s kernel): max relative difference %.2e from layout A (GEMV and GEMM)\n",
-              falcon_onnx::matmul_int4_cpu_kernel(), layout_error);
+  std::printf("layout B (matmul_rows16_cpu, %s kernel): max relative difference %.2e from layout A (GEMV and GEMM)\n",
+              falcon_onnx::matmul_rows16_cpu_kernel(), layout_error);
   if (layout_error > 1e-4) return 1;
   for (int threads : thread_counts) {
     const falcon_onnx::ThreadPool& pool = falcon_onnx::ThreadPool::shared(threads);
     double gemv_seconds = 1e30, gemm_seconds = 1e30;
     for (int repeat = 0; repeat < 20; ++repeat) {
       auto start = std::chrono::steady_clock::now();
-      for (const auto& m : matrices_b) falcon_onnx::matmul_int4_cpu(one, input.data(), m.bytes.data(), m.scales.data(), y_b.data(), pool);
+      for (const auto& m : matrices_b) falcon_onnx::matmul_rows16_cpu(one, input.data(), m.bytes.data(), m.scales.data(), y_b.data(), pool);
       gemv_seconds = std::min(gemv_seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       start = std::chrono::steady_clock::now();
       for (int i = 0; i < gemm_matrices; ++i)
-        falcon_onnx::matmul_int4_cpu(many, batch_input.data(), matrices_b[i].bytes.data(), matrices_b[i].scales.data(), product_b.data(), pool);
+        falcon_onnx::matmul_rows16_cpu(many, batch_input.data(), matrices_b[i].bytes.data(), matrices_b[i].scales.data(), product_b.data(), pool);
       gemm_seconds = std::min(gemm_seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     const double macs = static_cast<double>(gemm_matrices) * kTokens * kRows * kColumns;

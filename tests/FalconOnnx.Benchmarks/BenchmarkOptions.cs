@@ -36,6 +36,16 @@ public sealed record BenchmarkOptions
     public bool OursLastPositionLogits { get; init; } = true;
     /// <summary>Our int4 weights through FalconOnnx's falcon_onnx.MatMulInt4 (the default) or MatMulNBits.</summary>
     public bool OursCustomInt4 { get; init; } = true;
+    /// <summary>
+    /// Our int8 weights (int8 exports, and the int8 lm_head of int4 exports) through FalconOnnx's falcon_onnx.MatMulInt8
+    /// (the default) or MatMulNBits.
+    /// </summary>
+    public bool OursCustomInt8 { get; init; } = true;
+    /// <summary>
+    /// Our int8 exports keep the embedding and lm_head in float16 (falcon_onnx.MatMulFp16, Gather + Cast): int8's
+    /// configuration that keeps fp32's top-1 token. False races the exporter's default, everything int8 like Q8_0.
+    /// </summary>
+    public bool OursInt8HalfVocabulary { get; init; }
     /// <summary>Rebuild the checkpoint, exports and GGUF files even when the work folder has them.</summary>
     public bool Fresh { get; init; }
 

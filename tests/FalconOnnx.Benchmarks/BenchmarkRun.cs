@@ -108,7 +108,10 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
             LlamaCppBuild: $"LLamaSharp {LlamaCppLibrary.LLamaSharpVersion} with LLamaSharp.Backend.Cpu, native library {string.Join("; ", LlamaCppLibrary.LoadedLibraries)}",
             LlamaCppSystemInfo: LlamaCppLibrary.SystemInfo,
             OursSettings: $"exports with --ssm {ExportOptions.Name(options.OursSsm)}{(options.OursSsm == SsmLowering.Custom ? " (FalconOnnx's fused Mamba2Mixer operator)" : "")} --logits {(options.OursLastPositionLogits ? "last" : "all")}" +
-                (options.OursCustomInt4 ? ", int4 with --int4-matmul custom (falcon_onnx.MatMulInt4)" : "") + $", prompt chunks of {RaceProtocol.PrefillChunk} tokens",
+                (options.OursCustomInt4 ? ", int4 with --int4-matmul custom (falcon_onnx.MatMulInt4)" : "") +
+                (options.OursCustomInt8 ? ", int8 weights with --int8-matmul custom (falcon_onnx.MatMulInt8)" : "") +
+                (options.OursInt8HalfVocabulary ? ", int8 with lm_head and embedding in fp16 (falcon_onnx.MatMulFp16, Gather + Cast)" : "") +
+                $", prompt chunks of {RaceProtocol.PrefillChunk} tokens",
             PeerSettings: $"KV cache {options.PeerKeyValueType.ToString().Replace("GGML_TYPE_", "")}, flash attention {LlamaCppRaceEngine.FlashAttentionName(options.PeerFlashAttention)}, n_batch = n_ubatch = {RaceProtocol.PrefillChunk}");
         return new RaceResults(preset.Name, options.PromptTokens, options.DecodeSteps, options.Runs, machine, rows, agreements, peerFiles, _notes);
     }
@@ -162,18 +165,28 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
     {
         var export = pair.OursExport!;
         bool customInt4 = options.OursCustomInt4 && export.Precision == FalconOnnx.Models.Precision.Int4;
+        bool customInt8 = options.OursCustomInt8 && export.Precision is FalconOnnx.Models.Precision.Int8 or FalconOnnx.Models.Precision.Int4;
+        bool halfVocabulary = options.OursInt8HalfVocabulary && export.Precision == FalconOnnx.Models.Precision.Int8;
         return export with
         {
             Force = true,
             Ssm = options.OursSsm,
             LastPositionLogits = options.OursLastPositionLogits,
-            Quantization = export.Quantization with { CustomInt4 = customInt4 },
+            Quantization = export.Quantization with { CustomInt4 = customInt4, CustomInt8 = customInt8 },
+            TensorPrecisions = halfVocabulary ? [.. export.TensorPrecisions, .. HalfVocabulary] : export.TensorPrecisions,
         };
     }
 
-    private string OursExportName(PrecisionPair pair) =>
-        $"ssm {ExportOptions.Name(options.OursSsm)}, logits {(options.OursLastPositionLogits ? "last" : "all")}" +
-        (OursExportOptions(pair).Quantization.CustomInt4 ? ", int4-matmul custom" : "");
+    private static readonly string[] HalfVocabulary = ["lm_head.weight=fp16", "model.embed_tokens.weight=fp16"];
+
+    private string OursExportName(PrecisionPair pair)
+    {
+        var export = OursExportOptions(pair);
+        return $"ssm {ExportOptions.Name(options.OursSsm)}, logits {(options.OursLastPositionLogits ? "last" : "all")}" +
+            (export.Quantization.CustomInt4 ? ", int4-matmul custom" : "") +
+            (export.Quantization.CustomInt8 ? ", int8-matmul custom" : "") +
+            (export.TensorPrecisions.Contains(HalfVocabulary[0]) ? ", fp16 vocabulary" : "");
+    }
 
     private void Quantize(string source, string destination, LLamaFtype fileType)
     {

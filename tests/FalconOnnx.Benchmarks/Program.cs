@@ -20,11 +20,15 @@ var logits = new Option<string>("--logits") { Description = "Our exports' logits
 logits.AcceptOnlyFromAmong("last", "all");
 var int4MatMul = new Option<string>("--int4-matmul") { Description = "Our int4 weights through: custom (falcon_onnx.MatMulInt4) or ort (com.microsoft.MatMulNBits, the exporter's default)", DefaultValueFactory = _ => "custom" };
 int4MatMul.AcceptOnlyFromAmong("custom", "ort");
+var int8MatMul = new Option<string>("--int8-matmul") { Description = "Our int8 weights (int8 exports, and int4 exports' int8 lm_head) through: custom (falcon_onnx.MatMulInt8) or ort (com.microsoft.MatMulNBits, the exporter's default)", DefaultValueFactory = _ => "custom" };
+int8MatMul.AcceptOnlyFromAmong("custom", "ort");
+var int8Vocabulary = new Option<string>("--int8-vocabulary") { Description = "Our int8 exports' embedding and lm_head: int8 (the exporter's default, like Q8_0) or fp16 (float16, int8's configuration that keeps fp32's top-1 token)", DefaultValueFactory = _ => "int8" };
+int8Vocabulary.AcceptOnlyFromAmong("int8", "fp16");
 var fresh = new Option<bool>("--fresh") { Description = "Rebuild the checkpoint, exports and GGUF files" };
 
 var root = new RootCommand("Races FalconOnnx.Runtime against llama.cpp (LLamaSharp) on the same synthetic Falcon-H1 weights: prefill and decode speed, logit agreement, share of the memory-bandwidth ceiling.")
 {
-    size, threads, precisions, depths, output, work, runs, promptTokens, decodeSteps, peerKv, peerFlash, ssm, logits, int4MatMul, fresh,
+    size, threads, precisions, depths, output, work, runs, promptTokens, decodeSteps, peerKv, peerFlash, ssm, logits, int4MatMul, int8MatMul, int8Vocabulary, fresh,
 };
 root.SetAction(parse =>
 {
@@ -56,6 +60,8 @@ root.SetAction(parse =>
         OursSsm = ExportOptions.ParseSsm(parse.GetValue(ssm)!),
         OursLastPositionLogits = parse.GetValue(logits) == "last",
         OursCustomInt4 = parse.GetValue(int4MatMul) == "custom",
+        OursCustomInt8 = parse.GetValue(int8MatMul) == "custom",
+        OursInt8HalfVocabulary = parse.GetValue(int8Vocabulary) == "fp16",
         Fresh = parse.GetValue(fresh),
     };
     if (options.Depths.Count == 0 || options.Depths.Any(d => d < 0)) throw new ArgumentException("--depths: give one or more depths >= 0");

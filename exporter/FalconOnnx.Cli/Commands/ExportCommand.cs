@@ -24,11 +24,13 @@ public static class ExportCommand
         var tensorPrecision = new Option<string[]>("--tensor-precision") { Description = "Override per weight, pattern=precision (int8, int4, fp16 or fp32), e.g. '*.mamba.in_proj.weight=int8', or 'lm_head.weight=fp16' (float16 with float32 activations, CPU, through the folder's operator library) (repeatable)" };
         var int4MatMul = new Option<string>("--int4-matmul") { Description = "int4 weights through: ort (com.microsoft.MatMulNBits, runs anywhere ONNX Runtime does) or custom (FalconOnnx's falcon_onnx.MatMulInt4, CPU only, faster; needs --block-size 32 and the folder's operator library)", DefaultValueFactory = _ => "ort" };
         int4MatMul.AcceptOnlyFromAmong("ort", "custom");
+        var int8MatMul = new Option<string>("--int8-matmul") { Description = "int8 weights (also the int8 lm_head and narrow projections of an int4 export) through: ort (com.microsoft.MatMulNBits) or custom (FalconOnnx's falcon_onnx.MatMulInt8, CPU only, faster; needs --block-size 32 and the folder's operator library)", DefaultValueFactory = _ => "ort" };
+        int8MatMul.AcceptOnlyFromAmong("ort", "custom");
         var logits = new Option<string>("--logits") { Description = "Logits output: all (every new position; eval needs them) or last (the last position only: faster prefill and less memory; generation in our runtime and onnxruntime-genai needs no more)", DefaultValueFactory = _ => "all" };
         logits.AcceptOnlyFromAmong("all", "last");
         var force = new Option<bool>("--force") { Description = "Replace an existing output folder" };
         var modelId = new Option<string?>("--model-id") { Description = "The released checkpoint the input is (Hugging Face repo id, see models.json); its config is checked against it. Default: config.json's _name_or_path" };
-        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder") { input, output, ssm, attention, precision, ep, blockSize, zeroPoints, accuracy, int4MatMul, tensorPrecision, logits, force, modelId };
+        var command = new Command("export", "Export a Falcon-H1 checkpoint to an ONNX folder") { input, output, ssm, attention, precision, ep, blockSize, zeroPoints, accuracy, int4MatMul, int8MatMul, tensorPrecision, logits, force, modelId };
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, cancellation =>
         {
             var options = new ExportOptions
@@ -39,7 +41,8 @@ public static class ExportCommand
                 Precision = Precisions.Parse(parse.GetValue(precision)!),
                 Target = parse.GetValue(ep) == "cuda" ? ExecutionTarget.Cuda : ExecutionTarget.Cpu,
                 Quantization = new QuantizationSettings(parse.GetValue(blockSize), !parse.GetValue(zeroPoints), parse.GetValue(accuracy),
-                    CustomInt4: parse.GetValue(int4MatMul) == "custom"),
+                    CustomInt4: parse.GetValue(int4MatMul) == "custom",
+                    CustomInt8: parse.GetValue(int8MatMul) == "custom"),
                 TensorPrecisions = parse.GetValue(tensorPrecision) ?? [],
                 LastPositionLogits = parse.GetValue(logits) == "last",
                 ModelId = parse.GetValue(modelId),

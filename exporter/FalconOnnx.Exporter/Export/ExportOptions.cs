@@ -108,15 +108,19 @@ public sealed record ExportOptions
         }
         if (Ssm == SsmLowering.Onnx && Attention == AttentionLowering.Gqa)
             throw new FalconOnnxException("--ssm onnx writes standard ONNX operators only; it cannot be combined with --attention gqa (a com.microsoft operator)");
-        if (Quantization.CustomInt4)
+        foreach (var (custom, precision) in new[] { (Quantization.CustomInt4, Precision.Int4), (Quantization.CustomInt8, Precision.Int8) })
         {
-            if (!(Precision == Precision.Int4 || TensorPrecisions.Any(t => t.EndsWith("=int4", StringComparison.Ordinal))))
-                throw new FalconOnnxException($"--int4-matmul custom applies to int4 weights; a {Precision.Name()} export has none (use --precision int4)");
+            if (!custom) continue;
+            string name = precision.Name();
+            // An int4 export has int8 weights by default (embedding, lm_head, narrow projections); an int8 export has
+            // int4 weights only by override.
+            if (!(Precision == precision || (precision == Precision.Int8 && Precision == Precision.Int4) || TensorPrecisions.Any(t => t.EndsWith("=" + name, StringComparison.Ordinal))))
+                throw new FalconOnnxException($"--{name}-matmul custom applies to {name} weights; a {Precision.Name()} export has none (use --precision {name})");
             if (Target == ExecutionTarget.Cuda)
-                throw new FalconOnnxException("--int4-matmul custom --ep cuda: falcon_onnx.MatMulInt4 has a CPU kernel only; use --int4-matmul ort for CUDA");
+                throw new FalconOnnxException($"--{name}-matmul custom --ep cuda: falcon_onnx.MatMul{char.ToUpperInvariant(name[0])}{name[1..]} has a CPU kernel only; use --{name}-matmul ort for CUDA");
         }
         if (NeedsCustomOps && !File.Exists(Mamba2CustomCore.BuiltLibraryPath))
-            throw new FalconOnnxException($"{(Ssm == SsmLowering.Custom ? "--ssm custom" : "--int4-matmul custom")}: the operator library {Mamba2CustomCore.BuiltLibraryPath} was not built (the build needs cmake and a C++17 compiler; see custom-ops/)");
+            throw new FalconOnnxException($"{(Ssm == SsmLowering.Custom ? "--ssm custom" : Quantization.CustomInt4 ? "--int4-matmul custom" : "--int8-matmul custom")}: the operator library {Mamba2CustomCore.BuiltLibraryPath} was not built (the build needs cmake and a C++17 compiler; see custom-ops/)");
         if (Attention == AttentionLowering.Gqa && GqaLacksKernels)
             throw new FalconOnnxException($"--attention gqa --ep cuda: CUDA's GroupQueryAttention has no {Precision.Name()} kernel; use --attention concat or --precision fp16/bf16");
         if (Attention == AttentionLowering.Gqa && headDim % 8 != 0)
@@ -141,7 +145,7 @@ public sealed record ExportOptions
     /// True when these options put an operator of FalconOnnx's library in the graph, which the folder then carries
     /// (so does a float16 Linear that the precision policy names, <see cref="CheckHalfLinears"/>).
     /// </summary>
-    public bool NeedsCustomOps => Ssm == SsmLowering.Custom || Quantization.CustomInt4;
+    public bool NeedsCustomOps => Ssm == SsmLowering.Custom || Quantization.CustomInt4 || Quantization.CustomInt8;
 
     internal IAttentionCore CreateAttentionCore(int headDim) => ResolveAttention(headDim) switch
     {

@@ -145,10 +145,7 @@ public static class FalconH1Exporter
             TargetEp = options.Target == ExecutionTarget.Cuda ? "cuda" : "cpu",
             Quantization = !options.Precision.IsQuantized() ? null : new ManifestQuantization
             {
-                Method = (options.Quantization.CustomInt4
-                    ? "block-wise round-to-nearest (falcon_onnx.MatMulInt4 for int4, MatMulNBits for int8, GatherBlockQuantized)"
-                    : "block-wise round-to-nearest (MatMulNBits, GatherBlockQuantized)")
-                    + (precisions.ContainsValue("fp16") ? "; fp16 weights as float16 (falcon_onnx.MatMulFp16, Gather + Cast)" : ""),
+                Method = QuantizationMethod(options.Quantization, precisions),
                 BlockSize = options.Quantization.BlockSize,
                 Symmetric = options.Quantization.Symmetric,
                 AccuracyLevel = options.Quantization.AccuracyLevel,
@@ -160,6 +157,17 @@ public static class FalconH1Exporter
         CustomOpsLibrary = library,
         Tokens = new ManifestTokens { BosTokenId = c.BosTokenId, EosTokenIds = c.EosTokenIds, PadTokenId = c.PadTokenId },
     };
+
+    /// <summary>Which operators hold the quantized weights, for the manifest.</summary>
+    private static string QuantizationMethod(QuantizationSettings quantization, Dictionary<string, string> precisions)
+    {
+        string Operator(Precision precision) => quantization.Custom(precision) ? $"falcon_onnx.MatMul{(precision == Precision.Int4 ? "Int4" : "Int8")}" : "MatMulNBits";
+        string matrices = quantization.CustomInt4 == quantization.CustomInt8
+            ? Operator(Precision.Int4)
+            : $"{Operator(Precision.Int4)} for int4, {Operator(Precision.Int8)} for int8";
+        return $"block-wise round-to-nearest ({matrices}, GatherBlockQuantized)" +
+            (precisions.ContainsValue("fp16") ? "; fp16 weights as float16 (falcon_onnx.MatMulFp16, Gather + Cast)" : "");
+    }
 
     /// <summary>SHA-256 of every source weight file, read sequentially beside the export.</summary>
     private static List<ManifestFile> Checksums(Checkpoint checkpoint, CancellationToken cancellationToken)

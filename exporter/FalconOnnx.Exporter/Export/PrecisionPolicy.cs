@@ -65,8 +65,17 @@ public sealed class PrecisionPolicy
 /// <param name="CustomInt4">int4 weights through FalconOnnx's falcon_onnx.MatMulInt4 (custom-ops, CPU) instead of
 /// com.microsoft.MatMulNBits: its own weight layout (16 rows interleaved, blocks of 32, symmetric), read from the
 /// mapped file as stored (no repacked copy), with int8 activations per block like accuracy_level 4.</param>
-public sealed record QuantizationSettings(int BlockSize = 32, bool Symmetric = true, int AccuracyLevel = 4, bool CustomInt4 = false)
+/// <param name="CustomInt8">The same for int8 weights, through falcon_onnx.MatMulInt8.</param>
+public sealed record QuantizationSettings(int BlockSize = 32, bool Symmetric = true, int AccuracyLevel = 4, bool CustomInt4 = false, bool CustomInt8 = false)
 {
+    /// <summary>Whether weights of <paramref name="precision"/> go through FalconOnnx's MatMulInt4 / MatMulInt8.</summary>
+    public bool Custom(Precision precision) => precision switch
+    {
+        Precision.Int4 => CustomInt4,
+        Precision.Int8 => CustomInt8,
+        _ => false,
+    };
+
     public static readonly int[] BlockSizes = [16, 32, 64, 128];
 
     public BlockQuantizer Quantizer(Precision precision) => new(precision.Bits(), BlockSize, Symmetric);
@@ -77,7 +86,8 @@ public sealed record QuantizationSettings(int BlockSize = 32, bool Symmetric = t
             throw new FalconOnnxException($"--block-size: {BlockSize} is not supported (expected one of {string.Join(", ", BlockSizes)})");
         if (AccuracyLevel is < 0 or > 4)
             throw new FalconOnnxException($"--accuracy-level: {AccuracyLevel} is outside 0..4");
-        if (CustomInt4 && (BlockSize != 32 || !Symmetric))
-            throw new FalconOnnxException($"--int4-matmul custom: falcon_onnx.MatMulInt4 takes symmetric blocks of 32 (got --block-size {BlockSize}{(Symmetric ? "" : " --zero-points")})");
+        foreach (var (custom, bits) in new[] { (CustomInt4, 4), (CustomInt8, 8) })
+            if (custom && (BlockSize != 32 || !Symmetric))
+                throw new FalconOnnxException($"--int{bits}-matmul custom: falcon_onnx.MatMulInt{bits} takes symmetric blocks of 32 (got --block-size {BlockSize}{(Symmetric ? "" : " --zero-points")})");
     }
 }

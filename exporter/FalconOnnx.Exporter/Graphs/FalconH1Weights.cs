@@ -52,11 +52,11 @@ public sealed class FalconH1Weights(GraphBuilder g, Checkpoint checkpoint, Preci
             return new HalfLinear(g.Initializer(name, new FoldedTensor(sources, transpose: false, type: ElementType.Float16)));
         }
         if (!precision.IsQuantized()) return new DenseLinear(Matrix(name, sources));
-        if (precision == Precision.Int4 && quantization.CustomInt4)
+        if (quantization.Custom(precision))
         {
             var interleaved = new QuantizedWeight(sources, quantization.Quantizer(precision), QuantizedLayout.Rows16);
-            return new Int4Linear(g.Initializer(name + ".quantized", interleaved.Packed), g.Initializer(name + ".scales", interleaved.Scales),
-                interleaved.Columns, interleaved.Rows);
+            return new Rows16Linear(g.Initializer(name + ".quantized", interleaved.Packed), g.Initializer(name + ".scales", interleaved.Scales),
+                interleaved.Columns, interleaved.Rows, precision.Bits());
         }
         var weight = new QuantizedWeight(sources, quantization.Quantizer(precision));
         return new QuantizedLinear(g.Initializer(name + ".quantized", weight.Packed), g.Initializer(name + ".scales", weight.Scales),

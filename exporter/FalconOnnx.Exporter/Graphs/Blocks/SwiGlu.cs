@@ -62,16 +62,17 @@ public sealed record QuantizedLinear(Value Packed, Value Scales, Value? ZeroPoin
 }
 
 /// <summary>
-/// An int4 weight for FalconOnnx's falcon_onnx.MatMulInt4 (custom-ops/include/falcon_onnx/matmul_int4.h): packed
-/// [ceil(out / 16), in / 32, 256] in rows of 16 interleaved, scales [ceil(out / 16), in / 32, 16]; symmetric blocks of
-/// 32, activations quantized to int8 per block by the kernel.
+/// An int4 or int8 weight for FalconOnnx's falcon_onnx.MatMulInt4 / MatMulInt8
+/// (custom-ops/include/falcon_onnx/matmul_rows16.h): packed [ceil(out / 16), in / 32, 64 · bits] in rows of 16
+/// interleaved, scales [ceil(out / 16), in / 32, 16]; symmetric blocks of 32, activations quantized to int8 per
+/// block by the kernel.
 /// </summary>
-public sealed record Int4Linear(Value Packed, Value Scales, int In, int Out) : LinearWeight
+public sealed record Rows16Linear(Value Packed, Value Scales, int In, int Out, int Bits) : LinearWeight
 {
     public override Value Apply(GraphBuilder g, Value x)
     {
         g.Import(Mamba2CustomCore.Domain, 1);
-        return g.Node("MatMulInt4", [x, Packed, Scales], 1, new Dictionary<string, object> { ["N"] = (long)Out }, Mamba2CustomCore.Domain)[0];
+        return g.Node(Bits == 8 ? "MatMulInt8" : "MatMulInt4", [x, Packed, Scales], 1, new Dictionary<string, object> { ["N"] = (long)Out }, Mamba2CustomCore.Domain)[0];
     }
 }
 

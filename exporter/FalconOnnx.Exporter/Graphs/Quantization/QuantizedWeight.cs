@@ -12,17 +12,18 @@ public enum QuantizedLayout
     /// <summary>com.microsoft.GatherBlockQuantized: packed [rows, bytes], scales [rows, blocks].</summary>
     Gather,
     /// <summary>
-    /// falcon_onnx.MatMulInt4 (custom-ops/include/falcon_onnx/matmul_int4.h), 4-bit symmetric blocks of 32: rows
-    /// taken 16 at a time (the last group padded with zero codes and scales); per group and block 256 bytes, four
-    /// runs of 64 where run j holds for each of the 16 rows (4 bytes each) columns 8j..8j+3 of the block in the low
-    /// nibbles and 8j+4..8j+7 in the high ones; scales [groups, blocks, 16].
+    /// falcon_onnx.MatMulInt4 and MatMulInt8 (custom-ops/include/falcon_onnx/matmul_rows16.h), symmetric blocks of 32:
+    /// rows taken 16 at a time (the last group padded with zero codes and scales); per group and block 64 · bits bytes
+    /// in runs of 64, each holding 4 bytes for each of the 16 rows: int4, four runs, run j holding columns 8j..8j+3
+    /// of the block in the low nibbles and 8j+4..8j+7 in the high ones; int8, eight runs, run q holding columns
+    /// 4q..4q+3. Scales [groups, blocks, 16].
     /// </summary>
     Rows16,
 }
 
 /// <summary>
 /// A weight matrix quantized block-wise (see <see cref="BlockQuantizer"/>) from checkpoint rows, as the
-/// initializers of MatMulNBits, GatherBlockQuantized or MatMulInt4 (<see cref="QuantizedLayout"/>): packed values,
+/// initializers of MatMulNBits, GatherBlockQuantized or MatMulInt4/MatMulInt8 (<see cref="QuantizedLayout"/>): packed values,
 /// scales and (asymmetric) zero points. The packed values are written first: the rows stream through in blocks,
 /// are quantized in parallel, and the small scales and zero points are kept for the initializers that follow.
 /// </summary>
@@ -43,14 +44,14 @@ public sealed class QuantizedWeight
         Columns = (int)sources[0].Columns;
         if (Columns % quantizer.BlockSize != 0)
             throw new FalconOnnxException($"block size {quantizer.BlockSize} does not divide the width {Columns} of '{sources[0].Tensor.Name}'");
-        if (layout == QuantizedLayout.Rows16 && (quantizer.Bits != 4 || quantizer.BlockSize != 32 || !quantizer.Symmetric))
-            throw new ArgumentException("the Rows16 layout holds symmetric 4-bit blocks of 32", nameof(layout));
+        if (layout == QuantizedLayout.Rows16 && (quantizer.BlockSize != 32 || !quantizer.Symmetric))
+            throw new ArgumentException("the Rows16 layout holds symmetric blocks of 32", nameof(layout));
         int blocks = quantizer.BlocksPerRow(Columns), packed = quantizer.PackedBytesPerRow(Columns), zeros = quantizer.ZeroPointBytesPerRow(Columns);
         long groups = (Rows + GroupRows - 1) / GroupRows;
         Packed = new PackedData(this, layout switch
         {
             QuantizedLayout.Gather => [Rows, packed],
-            QuantizedLayout.Rows16 => [groups, blocks, GroupRows * 16],
+            QuantizedLayout.Rows16 => [groups, blocks, GroupRows * quantizer.BlockSize * quantizer.Bits / 8],
             _ => [Rows, blocks, quantizer.BlockSize * quantizer.Bits / 8],
         });
         Scales = new ScaleData(this, layout switch
@@ -128,12 +129,12 @@ public sealed class QuantizedWeight
                     sink.Write((long)firstRow * packedRow, packed.AsSpan(0, rows * packedRow));
                     continue;
                 }
-                // The last group's padding rows are never quantized: Interleave gives them code 8 (zero) and their
+                // The last group's padding rows are never quantized: Interleave gives them the zero code and their
                 // scales stay 0.
                 int chunkGroups = (rows + GroupRows - 1) / GroupRows;
                 Parallel.For(0, chunkGroups, group => Interleave(
                     packed.AsSpan(group * GroupRows * packedRow, Math.Min(GroupRows, rows - group * GroupRows) * packedRow),
-                    Math.Min(GroupRows, rows - group * GroupRows), blocks, interleaved.AsSpan(group * GroupRows * packedRow, GroupRows * packedRow)));
+                    Math.Min(GroupRows, rows - group * GroupRows), blocks, q.Bits, interleaved.AsSpan(group * GroupRows * packedRow, GroupRows * packedRow)));
                 sink.Write((long)firstRow * packedRow, interleaved.AsSpan(0, chunkGroups * GroupRows * packedRow));
             }
         }
@@ -146,24 +147,33 @@ public sealed class QuantizedWeight
     }
 
     /// <summary>
-    /// One group of up to 16 rows from MatMulNBits' packing (element 2i in the low nibble of byte i) into Rows16's
-    /// (see <see cref="QuantizedLayout.Rows16"/>); missing rows get code 8, which decodes to 0.
+    /// One group of up to 16 rows from MatMulNBits' packing (int4: element 2i in the low nibble of byte i; int8: one
+    /// byte each, code + 128) into Rows16's (see <see cref="QuantizedLayout.Rows16"/>); missing rows get the zero code.
     /// </summary>
-    internal static void Interleave(ReadOnlySpan<byte> rowMajor, int rows, int blocks, Span<byte> group)
+    internal static void Interleave(ReadOnlySpan<byte> rowMajor, int rows, int blocks, int bits, Span<byte> group)
     {
-        int packedRow = blocks * 16;
+        int packedRow = blocks * 32 * bits / 8;
+        if (bits == 8)
+        {
+            for (int b = 0; b < blocks; b++)
+                for (int q = 0; q < 8; q++)
+                    for (int r = 0; r < GroupRows; r++)
+                        for (int i = 0; i < 4; i++)
+                            group[(b * 8 + q) * 64 + r * 4 + i] = r < rows ? rowMajor[r * packedRow + b * 32 + 4 * q + i] : (byte)128;
+            return;
+        }
         for (int b = 0; b < blocks; b++)
             for (int j = 0; j < 4; j++)
                 for (int r = 0; r < GroupRows; r++)
                     for (int i = 0; i < 4; i++)
                     {
                         int column = b * 32 + 8 * j + i;
-                        int low = Code(rowMajor, packedRow, rows, r, column), high = Code(rowMajor, packedRow, rows, r, column + 4);
+                        int low = Int4Code(rowMajor, packedRow, rows, r, column), high = Int4Code(rowMajor, packedRow, rows, r, column + 4);
                         group[(b * 4 + j) * 64 + r * 4 + i] = (byte)(low | high << 4);
                     }
     }
 
-    private static int Code(ReadOnlySpan<byte> rowMajor, int packedRow, int rows, int row, int column) =>
+    private static int Int4Code(ReadOnlySpan<byte> rowMajor, int packedRow, int rows, int row, int column) =>
         row >= rows ? 8 : (rowMajor[row * packedRow + column / 2] >> (column % 2 * 4)) & 0xF;
 
 
