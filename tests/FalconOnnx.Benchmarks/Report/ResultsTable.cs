@@ -56,7 +56,7 @@ public static class ResultsTable
         text.AppendLine("## Machine");
         text.AppendLine();
         text.AppendLine($"- CPU: {m.Cpu}, {m.LogicalCores} logical cores; {m.Threads} threads per side");
-        text.AppendLine($"- Memory read bandwidth ({m.Threads} threads, 1 GiB streaming sum, best of 5 passes): {F(m.BandwidthGigabytesPerSecond, 2)} GB/s, the better of {m.BandwidthMeasurements}");
+        text.AppendLine($"- Memory read bandwidth ({m.Threads} threads, 1 GiB streaming sum, best of 5 passes): {F(m.BandwidthGigabytesPerSecond, 2)} GB/s, the best of {m.BandwidthMeasurements}");
         text.AppendLine($"- Load average before / after: {m.LoadBefore} / {m.LoadAfter} (other processes may have been running)");
         text.AppendLine($"- {m.Runtime}; ONNX Runtime {m.OnnxRuntime}");
         text.AppendLine($"- ours: {m.OursSettings}");
