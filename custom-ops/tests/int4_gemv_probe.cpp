@@ -57,9 +57,10 @@ Matrix pack(const std::vector<float>& w) {
   for (int n = 0; n < kRows; ++n)
     for (int b = 0; b < kBlocks; ++b) {
       const float* v = &w[static_cast<size_t>(n) * kColumns + b * kBlock];
-      float absmax = 0;
-      for (int i = 0; i < kBlock; ++i) absmax = std::max(absmax, std::fabs(v[i]));
-      const float scale = absmax / 7.0f;
+      // rows16_pack.h's (and the exporter's) convention: the weight of largest magnitude gets code -8.
+      float extreme = 0;
+      for (int i = 0; i < kBlock; ++i) extreme = std::fabs(v[i]) > std::fabs(extreme) ? v[i] : extreme;
+      const float scale = extreme / -8.0f;
       m.scales[static_cast<size_t>(n) * kBlocks + b] = scale;
       for (int i = 0; i < kBlock; ++i) {
         const int code = std::clamp(scale == 0 ? 0 : static_cast<int>(std::lround(v[i] / scale)), -8, 7) + 8;
@@ -286,7 +287,8 @@ int main() {
   // Layout B through the library's kernel, the same products: checked against layout A, then timed.
   // Layout B is MatMulInt4's (include/falcon_onnx/matmul_rows16.h: 16 rows interleaved so that vpdpbusd multiplies 4
   // columns of 16 rows by 4 broadcast activation bytes, the per-block conversion and scaling shared by 16 rows), with
-  // the same quantization as layout A (scale absmax / 7, codes rounded and clamped to [-8, 7]).
+  // the same quantization as layout A (scale e / -8 for e the weight of largest magnitude, codes rounded and clamped
+  // to [-8, 7]).
   const falcon_onnx::Rows16Shape one{1, kColumns, kRows}, many{kTokens, kColumns, kRows};
   std::vector<falcon_onnx::test::Rows16Weights> matrices_b(kMatrices, falcon_onnx::test::pack_rows16(weights, one));
   std::vector<float> y_b(kRows), product_b(product.size());

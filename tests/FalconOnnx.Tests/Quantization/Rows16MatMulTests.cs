@@ -145,6 +145,7 @@ public sealed class Rows16MatMulTests
     [TestCase("int8", "--block-size", "64", "--block-size 64")]
     [TestCase("int8", "--zero-points", null, "--zero-points")]
     [TestCase("int8", "--ep", "cuda", "CPU kernel only")]
+    [TestCase("int8", "--accuracy-level", "1", "--accuracy-level 1")]
     public void Custom_RefusesWhatTheOperatorCannotRun(string precision, string option, string? value, string message)
     {
         string output = TestPaths.NewTemp($"bad-{precision}-matmul");
