@@ -20,10 +20,11 @@ public static class PlanCommand
         var vram = new Option<string?>("--vram") { Description = "GPU memory budget to check a CUDA run against, e.g. 24GiB" };
         var logits = new Option<string>("--logits") { Description = "The export's logits: all (every position) or last (export --logits last: one row per prefill call)", DefaultValueFactory = _ => "all" };
         logits.AcceptOnlyFromAmong("all", "last");
+        var tensorPrecision = new Option<string[]>("--tensor-precision") { Description = "The export's per-weight overrides, pattern=precision, as export takes them (repeatable)" };
         var json = new Option<bool>("--json") { Description = "Print the figures as JSON (bytes)" };
         var command = new Command("plan", "Memory a model needs at a context length and precision: weights, KV cache, SSM and conv states, activations, and the exported folder's size")
         {
-            model, context, precision, batch, ep, logits, ram, vram, json,
+            model, context, precision, batch, ep, logits, tensorPrecision, ram, vram, json,
         };
         command.SetAction(parse => CommandRunner.Run(parse.InvocationConfiguration.Error, _ =>
         {
@@ -32,7 +33,9 @@ public static class PlanCommand
             var target = parse.GetValue(ep) is { } e ? Precisions.ParseTarget(e) : (ExecutionTarget?)null;
             long? ramBudget = parse.GetValue(ram) is { } r ? ParseSize("--ram", r) : null;
             long? vramBudget = parse.GetValue(vram) is { } v ? ParseSize("--vram", v) : null;
-            var plan = MemoryPlan.Compute(config, p, parse.GetValue(context), parse.GetValue(batch), target, lastPositionLogits: parse.GetValue(logits) == "last");
+            string[] overrides = parse.GetValue(tensorPrecision) ?? [];
+            var plan = MemoryPlan.Compute(config, p, parse.GetValue(context), parse.GetValue(batch), target, lastPositionLogits: parse.GetValue(logits) == "last",
+                tensorPrecisions: overrides);
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
             if (plan.Context > config.MaxPositionEmbeddings)
@@ -49,6 +52,7 @@ public static class PlanCommand
                 {
                     ["model"] = label,
                     ["precision"] = Precisions.Name(p),
+                    ["tensor_precisions"] = new JsonArray([.. overrides.Select(o => (JsonNode?)o)]),
                     ["ep"] = Precisions.Name(plan.Target),
                     ["context"] = plan.Context,
                     ["batch"] = plan.Batch,
@@ -69,7 +73,7 @@ public static class PlanCommand
             var c = config;
             string kv = Precisions.KvDtype(p, plan.Target);
             var table = new Table().AddColumns("part", "size", "how");
-            InspectCommand.AddRow(table, "weights", CommandRunner.Size(plan.WeightBytes), WeightsHow(p));
+            InspectCommand.AddRow(table, "weights", CommandRunner.Size(plan.WeightBytes), WeightsHow(p) + (overrides.Length > 0 ? "; overrides: " + string.Join(", ", overrides) : ""));
             InspectCommand.AddRow(table, "KV cache", CommandRunner.Size(plan.KvBytes), Invariant($"{kv}: {c.NumHiddenLayers} layers x {plan.Batch} x {plan.Context:N0} tokens x 2 x {c.NumKeyValueHeads} heads x {c.HeadDim}"));
             InspectCommand.AddRow(table, "states", CommandRunner.Size(plan.StateBytes), Invariant($"float32: {c.NumHiddenLayers} layers x {plan.Batch} x (conv {c.ConvDim} x {c.MambaDConv - 1} + SSM {c.MambaNHeads} x {c.MambaDState} x {c.MambaDHead})"));
             InspectCommand.AddRow(table, "activations", CommandRunner.Size(plan.ActivationBytes), Invariant($"rough, one prefill call of {plan.PrefillChunk} tokens: logits{(plan.LastPositionLogits ? " of the last position" : "")}, attention probabilities, the widest projection"));

@@ -9,6 +9,24 @@ public static class FalconH1Tensors
 
     public static string Layer(int layer, string suffix) => $"model.layers.{layer}.{suffix}";
 
+    /// <summary>
+    /// The name a checkpoint weight has in an export, where q, k and v are one matrix (<c>self_attn.qkv_proj</c>) and
+    /// gate and up another (<c>feed_forward.gate_up_proj</c>); the names precision overrides match.
+    /// </summary>
+    public static string ExportName(string name)
+    {
+        foreach (var (parts, fused) in Fused)
+            foreach (string part in parts)
+                if (name.EndsWith(part, StringComparison.Ordinal)) return name[..^part.Length] + fused;
+        return name;
+    }
+
+    private static readonly (string[] Parts, string Fused)[] Fused =
+    [
+        ([".self_attn.q_proj.weight", ".self_attn.k_proj.weight", ".self_attn.v_proj.weight"], ".self_attn.qkv_proj.weight"),
+        ([".feed_forward.gate_proj.weight", ".feed_forward.up_proj.weight"], ".feed_forward.gate_up_proj.weight"),
+    ];
+
     /// <summary>Every tensor the config calls for, with its [out, in] shape, in checkpoint order.</summary>
     public static IReadOnlyDictionary<string, long[]> Expected(FalconH1Config c)
     {

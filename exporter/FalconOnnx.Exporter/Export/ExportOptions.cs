@@ -94,17 +94,13 @@ public sealed record ExportOptions
         int headDim = config.HeadDim;
         if (Precision == Precision.Bf16 && Target == ExecutionTarget.Cpu)
             throw new FalconOnnxException("--precision bf16 --ep cpu: ONNX Runtime's CPU kernels have no bfloat16 for this graph (Where, MatMul, GroupQueryAttention); export bf16 for --ep cuda, or use fp32, fp16, int8 or int4 for the CPU");
+        _ = new PrecisionPolicy(Precision, TensorPrecisions); // rejects bad overrides
         if (Precision.IsQuantized())
         {
             Quantization.Validate();
-            var policy = new PrecisionPolicy(Precision, TensorPrecisions);
             foreach (var (name, width) in new[] { ("hidden_size", config.HiddenSize), ("num_attention_heads x head_dim", config.QueryDim), ("mamba_d_ssm", config.MambaDSsm), ("intermediate_size", config.IntermediateSize) })
                 if (width % Quantization.BlockSize != 0)
                     throw new FalconOnnxException($"--block-size {Quantization.BlockSize} does not divide {name} ({width}) of config.json; choose one of {string.Join(", ", QuantizationSettings.BlockSizes.Where(b => config.HiddenSize % b == 0 && config.QueryDim % b == 0 && config.MambaDSsm % b == 0 && config.IntermediateSize % b == 0))}");
-        }
-        else if (TensorPrecisions.Count > 0)
-        {
-            throw new FalconOnnxException($"--tensor-precision applies to int8 and int4 exports, not {Precision.Name()}");
         }
         if (Ssm == SsmLowering.Onnx && Attention == AttentionLowering.Gqa)
             throw new FalconOnnxException("--ssm onnx writes standard ONNX operators only; it cannot be combined with --attention gqa (a com.microsoft operator)");

@@ -35,6 +35,8 @@ public sealed class PrecisionPolicy
         Precision = precision;
         foreach (string entry in overrides ?? [])
         {
+            if (!precision.IsQuantized())
+                throw new FalconOnnxException($"--tensor-precision applies to int8 and int4 exports, not {precision.Name()}");
             int equals = entry.LastIndexOf('=');
             if (equals <= 0 || equals == entry.Length - 1)
                 throw new FalconOnnxException($"--tensor-precision: '{entry}' is not pattern=precision (e.g. *.mamba.in_proj.weight=int8)");

@@ -55,8 +55,10 @@ public sealed record MemoryPlan
     public static int DefaultPrefillChunk(ExecutionTarget target) =>
         FalconModel.DefaultPrefillChunk(target == ExecutionTarget.Cuda ? ExecutionProvider.Cuda : ExecutionProvider.Cpu);
 
+    /// <param name="tensorPrecisions">The export's per-weight overrides (<c>--tensor-precision</c>), matched as the export
+    /// matches them.</param>
     public static MemoryPlan Compute(FalconH1Config c, Precision precision, int context, int batch = 1,
-        ExecutionTarget? target = null, int? prefillChunk = null, bool lastPositionLogits = false)
+        ExecutionTarget? target = null, int? prefillChunk = null, bool lastPositionLogits = false, IReadOnlyList<string>? tensorPrecisions = null)
     {
         if (context <= 0) throw new FalconOnnxException($"--context must be a positive number of tokens, got {context}");
         if (batch <= 0) throw new FalconOnnxException($"--batch must be positive, got {batch}");
@@ -66,14 +68,14 @@ public sealed record MemoryPlan
 
         long parameters = 0, weights = 0;
         int largeTensors = 0;
-        // The export's own rule per weight (an int4 export keeps some weights int8).
-        var policy = new Export.PrecisionPolicy(precision);
+        // The export's own rule per weight (an int4 export keeps some weights int8), with the same overrides.
+        var policy = new Export.PrecisionPolicy(precision, tensorPrecisions);
         foreach (var (name, shape) in tensors)
         {
             long elements = shape.Aggregate(1L, (a, b) => a * b);
             parameters += elements;
             var kind = name == FalconH1Tensors.Embedding ? Export.WeightKind.Embedding : name == FalconH1Tensors.LmHead ? Export.WeightKind.LmHead : Export.WeightKind.Linear;
-            long bytes = shape.Length == 2 ? Precisions.MatrixBytes(policy.For(name, kind, (int)shape[1]), shape[0], shape[1]) : Precisions.OtherBytes(precision, elements);
+            long bytes = shape.Length == 2 ? Precisions.MatrixBytes(policy.For(FalconH1Tensors.ExportName(name), kind, (int)shape[1]), shape[0], shape[1]) : Precisions.OtherBytes(precision, elements);
             weights += bytes;
             if (bytes >= 64 << 10) largeTensors++;
         }

@@ -55,6 +55,40 @@ public sealed class PlanCommandTests
         Assert.That((double)fromExport["folder_bytes"]!.GetValue<long>(), Is.EqualTo(folder).Within(20).Percent);
     }
 
+    [Test]
+    public void Plan_TensorPrecision_PlansTheOverriddenWeights_AsTheExportWritesThem()
+    {
+        // The fp16 vocabulary of an int8 export, and an override that matches the export's fused q|k|v name only.
+        string[] overrides = ["--tensor-precision", "lm_head.weight=fp16", "--tensor-precision", "model.embed_tokens.weight=fp16",
+            "--tensor-precision", "*.self_attn.qkv_proj.weight=int4"];
+        JsonNode Plan(params string[] extra) => JsonNode.Parse(CliRunner.Run(["plan", "--model", TestPaths.TinyA, "--context", "64", "--precision", "int8", "--json", .. extra]).Stdout)!;
+        var plain = Plan();
+        var planned = Plan(overrides);
+        var c = FalconH1Config.Load(Path.Combine(TestPaths.TinyA, "config.json"));
+        long qkvRows = (long)c.NumHiddenLayers * (c.QueryDim + 2L * c.KeyValueDim);
+        long expected = plain["weights_bytes"]!.GetValue<long>()
+            + 2 * (Precisions.MatrixBytes(Precision.Fp16, c.VocabSize, c.HiddenSize) - Precisions.MatrixBytes(Precision.Int8, c.VocabSize, c.HiddenSize))
+            + qkvRows * (Precisions.MatrixBytes(Precision.Int4, 1, c.HiddenSize) - Precisions.MatrixBytes(Precision.Int8, 1, c.HiddenSize));
+        string folder = TestPaths.NewTemp("plan-overrides");
+        try
+        {
+            var (code, _, stderr) = CliRunner.Run(["export", "-i", TestPaths.TinyA, "-o", folder, "--precision", "int8", .. overrides]);
+            Assert.That((code, stderr), Is.EqualTo((0, "")));
+            long written = new[] { "model.onnx", "model.onnx.data" }.Sum(f => new FileInfo(Path.Combine(folder, f)).Length);
+            Assert.Multiple(() =>
+            {
+                Assert.That(planned["weights_bytes"]!.GetValue<long>(), Is.EqualTo(expected));
+                Assert.That(planned["tensor_precisions"]!.AsArray().Select(n => n!.GetValue<string>()), Is.EqualTo(overrides.Where((_, i) => i % 2 == 1)));
+                // The planned folder is the exported one to within the graph estimate.
+                Assert.That((double)planned["folder_bytes"]!.GetValue<long>(), Is.EqualTo(written).Within(20).Percent);
+            });
+        }
+        finally
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [TestCase("--ram", "16GiB", "cpu", "fits in 16.00 GiB of RAM: ")]
     [TestCase("--ram", "4GB", "cpu", "does not fit in 3.73 GiB of RAM: needs ")]
     [TestCase("--vram", "24GiB", "cuda", "fits in 24.00 GiB of GPU memory: ")]
