@@ -8,6 +8,7 @@ using FalconOnnx.Benchmarks.Race;
 using FalconOnnx.Benchmarks.Report;
 using FalconOnnx.Checkpoints;
 using FalconOnnx.Export;
+using FalconOnnx.Models;
 using FalconOnnx.Synthesis;
 using LLama;
 using LLama.Native;
@@ -35,9 +36,10 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
     public RaceResults Run(CancellationToken cancellationToken)
     {
         string loadBefore = LoadAverage();
+        var preset = SynthPresets.Find(options.Size);
+        CheckFreeSpace(preset);
         Directory.CreateDirectory(options.WorkFolder);
         Directory.CreateDirectory(options.OutputFolder);
-        var preset = SynthPresets.Find(options.Size);
         string checkpoint = Step($"checkpoint {preset.Name} (seed {options.Seed})", Path.Combine(options.WorkFolder, $"{preset.Name}-hf"),
             path => CheckpointSynthesizer.Synthesize(preset, options.Seed, path, force: true, cancellationToken: cancellationToken));
         var config = FalconH1Config.Load(Path.Combine(checkpoint, Checkpoint.ConfigFileName));
@@ -161,8 +163,39 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
         BytesPerToken.RecurrentStateBytes(config));
 
     private string Export(string checkpoint, PrecisionPair pair, CancellationToken cancellationToken) =>
-        Step($"our {pair.OursLabel} export ({OursExportName(pair)})", Path.Combine(options.WorkFolder, $"{options.Size}-onnx-{pair.OursLabel}-{OursExportName(pair).Replace(", ", "-").Replace(' ', '-')}"),
+        Step($"our {pair.OursLabel} export ({OursExportName(pair)})", OursFolder(pair),
             path => FalconH1Exporter.Export(checkpoint, path, OursExportOptions(pair), cancellationToken: cancellationToken));
+
+    private string OursFolder(PrecisionPair pair) =>
+        Path.Combine(options.WorkFolder, $"{options.Size}-onnx-{pair.OursLabel}-{OursExportName(pair).Replace(", ", "-").Replace(' ', '-')}");
+
+    /// <summary>
+    /// Stops before anything is written when the work folder's disk cannot hold the files the race still has to make:
+    /// a full disk otherwise surfaces half way through, as llama.cpp's "could not quantize".
+    /// </summary>
+    private void CheckFreeSpace(SynthPreset preset)
+    {
+        var config = CheckpointSynthesizer.Config(preset);
+        long parameters = CheckpointSynthesizer.ParameterCount(config);
+        bool Missing(string path) => options.Fresh || !(File.Exists(path) || Directory.Exists(path));
+        // Bytes per parameter of each file: the bf16 checkpoint, the F32 GGUF, and per precision pair our folder
+        // (plan's estimate) and llama.cpp's quantized file (Q8_0 8.5 bits, Q4_0 4.5, with some margin).
+        double needed = 0;
+        if (Missing(Path.Combine(options.WorkFolder, $"{preset.Name}-hf"))) needed += 2.0 * parameters;
+        if (Missing(Path.Combine(options.WorkFolder, PrecisionPairs.All[0].PeerFileName(preset.Name)))) needed += 4.0 * parameters;
+        foreach (var pair in options.Precisions)
+        {
+            if (pair.OursExport is { } export && Missing(OursFolder(pair)))
+                needed += MemoryPlan.Compute(config, export.Precision, 1, tensorPrecisions: OursExportOptions(pair).TensorPrecisions).FolderBytes;
+            if (pair.PeerFileType is not null && Missing(Path.Combine(options.WorkFolder, pair.PeerFileName(preset.Name))))
+                needed += (pair.PeerFileType == LLamaFtype.MOSTLY_Q8_0 ? 1.1 : 0.6) * parameters;
+        }
+        string existing = Path.GetFullPath(options.WorkFolder);
+        while (!Directory.Exists(existing)) existing = Path.GetDirectoryName(existing)!;
+        long free = new DriveInfo(existing).AvailableFreeSpace;
+        if (needed > free)
+            throw new ArgumentException($"--work: {options.WorkFolder} has {free / 1e9:F1} GB free; this race still has to write about {needed / 1e9:F1} GB of models (free space, or reuse a work folder that has them)");
+    }
 
     private ExportOptions OursExportOptions(PrecisionPair pair)
     {

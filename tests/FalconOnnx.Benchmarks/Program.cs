@@ -30,7 +30,7 @@ var root = new RootCommand("Races FalconOnnx.Runtime against llama.cpp (LLamaSha
 {
     size, threads, precisions, depths, output, work, runs, promptTokens, decodeSteps, peerKv, peerFlash, ssm, logits, int4MatMul, int8MatMul, int8Vocabulary, fresh,
 };
-root.SetAction(parse =>
+root.SetAction(parse => Guarded(() =>
 {
     string outputFolder = Path.GetFullPath(parse.GetValue(output)!);
     var options = new BenchmarkOptions
@@ -75,12 +75,26 @@ root.SetAction(parse =>
     Console.WriteLine(markdown);
     Console.WriteLine($"written: {Path.Combine(outputFolder, "results.md")}, {Path.Combine(outputFolder, "results.png")}");
     return 0;
-});
+}));
 var mixerThreads = new Option<int>("--threads") { Description = "Intra-op threads", DefaultValueFactory = _ => 2 };
 var mixerTokens = new Option<int>("--tokens") { Description = "Prefill length", DefaultValueFactory = _ => 2048 };
 var mixer = new Command("mixer", "The Mamba-2 mixer core alone: the ort lowering's operator chain against the fused Mamba2Mixer, on identical inputs") { mixerThreads, mixerTokens };
-mixer.SetAction(parse => MixerBenchmark.Run(Positive(parse.GetValue(mixerThreads), "--threads"), Positive(parse.GetValue(mixerTokens), "--tokens"), Console.Out));
+mixer.SetAction(parse => Guarded(() => MixerBenchmark.Run(Positive(parse.GetValue(mixerThreads), "--threads"), Positive(parse.GetValue(mixerTokens), "--tokens"), Console.Out)));
 root.Subcommands.Add(mixer);
 return root.Parse(args).Invoke();
+
+// Bad options and a work folder that cannot hold the race: one line and exit code 2, not a stack trace.
+static int Guarded(Func<int> run)
+{
+    try
+    {
+        return run();
+    }
+    catch (Exception e) when (e is ArgumentException or FalconOnnx.FalconOnnxException or FormatException)
+    {
+        Console.Error.WriteLine($"error: {e.Message}");
+        return 2;
+    }
+}
 
 static int Positive(int value, string option) => value > 0 ? value : throw new ArgumentException($"{option} must be positive, got {value}");
