@@ -162,9 +162,9 @@ public static class FalconH1Exporter
     private static string QuantizationMethod(QuantizationSettings quantization, Dictionary<string, string> precisions)
     {
         string Operator(Precision precision) => quantization.Custom(precision) ? $"falcon_onnx.MatMul{(precision == Precision.Int4 ? "Int4" : "Int8")}" : "MatMulNBits";
-        string matrices = quantization.CustomInt4 == quantization.CustomInt8
-            ? Operator(Precision.Int4)
-            : $"{Operator(Precision.Int4)} for int4, {Operator(Precision.Int8)} for int8";
+        string matrices = quantization.CustomInt4 || quantization.CustomInt8
+            ? $"{Operator(Precision.Int4)} for int4, {Operator(Precision.Int8)} for int8"
+            : "MatMulNBits";
         return $"block-wise round-to-nearest ({matrices}, GatherBlockQuantized)" +
             (precisions.ContainsValue("fp16") ? "; fp16 weights as float16 (falcon_onnx.MatMulFp16, Gather + Cast)" : "");
     }

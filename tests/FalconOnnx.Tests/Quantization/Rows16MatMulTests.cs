@@ -61,6 +61,7 @@ public sealed class Rows16MatMulTests
 
     private string _checkpoint = "", _fp32 = "";
     private readonly Dictionary<(int Bits, bool Custom), string> _exports = [];
+    private string _int4Both = "";
 
     [OneTimeSetUp]
     public void ExportTheSameCheckpointBothWays()
@@ -81,12 +82,19 @@ public sealed class Rows16MatMulTests
                 });
                 _exports[(bits, custom)] = folder;
             }
+        // The README's int4 recipe: int4 weights through MatMulInt4 and its int8 ones (lm_head) through MatMulInt8.
+        _int4Both = TestPaths.NewTemp("rows16-matmul-int4-both");
+        FalconH1Exporter.Export(_checkpoint, _int4Both, new ExportOptions
+        {
+            Precision = Precision.Int4,
+            Quantization = new QuantizationSettings(CustomInt4: true, CustomInt8: true),
+        });
     }
 
     [OneTimeTearDown]
     public void Remove()
     {
-        foreach (string folder in _exports.Values.Append(_checkpoint).Append(_fp32))
+        foreach (string folder in _exports.Values.Append(_checkpoint).Append(_fp32).Append(_int4Both))
             if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
     }
 
@@ -120,6 +128,22 @@ public sealed class Rows16MatMulTests
             // needs the fp16 vocabulary, QuantizedExportTests).
             Assert.That(againstFp32.MeanKl, Is.LessThanOrEqualTo(bits == 4 ? 2e-2 : 1e-3));
             Assert.That(againstFp32.Top1Agreement, Is.GreaterThanOrEqualTo(bits == 4 ? 0.95 : 0.97));
+        });
+    }
+
+    [Test]
+    public void Int4Export_WithItsInt8WeightsThroughMatMulInt8_GivesWhatMatMulNBitsGives()
+    {
+        using var ort = FalconModel.Load(_exports[(4, true)], new FalconModelOptions { IntraOpThreads = 2 });
+        using var both = FalconModel.Load(_int4Both, new FalconModelOptions { IntraOpThreads = 2 });
+        var between = ModelComparison.Compare(ort, both, Sequences(ort.Dimensions.VocabSize));
+        TestContext.Out.WriteLine($"int4 with the int8 lm_head through MatMulInt8 vs MatMulNBits: mean KL {between.MeanKl:E2}, top-1 {between.Top1Agreement:P2}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(both.Manifest.Options.Quantization!.Method, Does.Contain("MatMulInt4").And.Contain("MatMulInt8").And.Not.Contain("MatMulNBits"));
+            Assert.That(both.Manifest.Options.Quantization.Weights["lm_head.weight"], Is.EqualTo("int8"));
+            Assert.That(between.MeanKl, Is.LessThanOrEqualTo(1e-4));
+            Assert.That(between.Top1Agreement, Is.GreaterThanOrEqualTo(0.97));
         });
     }
 
