@@ -16,6 +16,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "falcon_onnx/mamba2_mixer.h"
@@ -296,13 +297,13 @@ class Rows16MatMulKernel {
 
   OrtStatusPtr ComputeV2(OrtKernelContext* raw_context) const noexcept {
     return status_of([&] {
-      const std::string op = kRows16OpName<kBits>;
+      const std::string_view op = kRows16OpName<kBits>;  // a string is built only for an error
       Ort::KernelContext context(raw_context);
       const Ort::ConstValue x = context.GetInput(0), packed = context.GetInput(1), scales = context.GetInput(2);
       std::vector<int64_t> dims = x.GetTensorTypeAndShapeInfo().GetShape();
       const std::vector<int64_t> packed_dims = packed.GetTensorTypeAndShapeInfo().GetShape();
       const std::vector<int64_t> scale_dims = scales.GetTensorTypeAndShapeInfo().GetShape();
-      if (dims.empty()) throw std::invalid_argument(op + ": x must have at least one dimension");
+      if (dims.empty()) throw std::invalid_argument(std::string(op) + ": x must have at least one dimension");
       Rows16Shape s;
       s.inputs = dims.back();
       s.outputs = outputs_;
@@ -310,10 +311,10 @@ class Rows16MatMulKernel {
       s.tokens = 1;
       for (std::size_t i = 0; i + 1 < dims.size(); ++i) s.tokens *= dims[i];
       if (s.inputs % kRows16Block != 0)
-        throw std::invalid_argument(op + ": the last dimension of x (" + std::to_string(s.inputs) + ") is not a multiple of 32");
+        throw std::invalid_argument(std::string(op) + ": the last dimension of x (" + std::to_string(s.inputs) + ") is not a multiple of 32");
       const std::vector<int64_t> want_packed{s.groups(), s.blocks(), s.block_bytes()}, want_scales{s.groups(), s.blocks(), kRows16Group};
       if (packed_dims != want_packed || scale_dims != want_scales)
-        throw std::invalid_argument(op + ": for x " + dims_text(dims) + " and N " + std::to_string(s.outputs) + " the weights must be " +
+        throw std::invalid_argument(std::string(op) + ": for x " + dims_text(dims) + " and N " + std::to_string(s.outputs) + " the weights must be " +
                                     dims_text(want_packed) + " and the scales " + dims_text(want_scales) + ", got " +
                                     dims_text(packed_dims) + " and " + dims_text(scale_dims));
       dims.back() = s.outputs;

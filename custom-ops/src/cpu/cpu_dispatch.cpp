@@ -50,6 +50,14 @@ bool has_avx512_vnni() { return false; }
 
 const char* requested_isa() { return std::getenv("FALCON_ONNX_CPU_ISA"); }
 
+Isa usable_isa() {
+  const char* asked = requested_isa();
+  const bool generic = asked && std::strcmp(asked, "generic") == 0, avx2 = asked && std::strcmp(asked, "avx2") == 0;
+  if (!generic && !avx2 && has_avx512()) return Isa::kAvx512;
+  if (!generic && has_avx2_fma()) return Isa::kAvx2;
+  return Isa::kGeneric;
+}
+
 int supported_kernels(const KernelTable** out, int capacity) {
   int count = 0;
   if (count < capacity) out[count++] = &generic_kernels();

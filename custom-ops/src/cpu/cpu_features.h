@@ -12,4 +12,10 @@ bool has_avx512_vnni();  // and AVX-512 VNNI
 // comparisons. nullptr when unset.
 const char* requested_isa();
 
+enum class Isa { kGeneric, kAvx2, kAvx512 };
+
+// The widest of these that the processor runs and FALCON_ONNX_CPU_ISA allows ("generic" or "avx2" ask for less),
+// for the kernels that have one loop per instruction set.
+Isa usable_isa();
+
 }  // namespace falcon_onnx::cpu

@@ -179,14 +179,13 @@ struct Selected {
 };
 
 Selected select_kernel() {
-  const char* asked = cpu::requested_isa();
-  const bool generic = asked && std::string(asked) == "generic";
 #if defined(FALCON_ONNX_FP16_X86)
-  const bool avx2_asked = asked && std::string(asked) == "avx2";
-  if (!generic && !avx2_asked && cpu::has_avx512()) return {Tiles<8, 1, Avx512Tile>::run, Tiles<4, 4, Avx512Tile>::run, "avx512"};
-  if (!generic && cpu::has_avx2_fma()) return {Tiles<8, 1, Avx2Tile>::run, Tiles<4, 2, Avx2Tile>::run, "avx2"};
+  switch (cpu::usable_isa()) {
+    case cpu::Isa::kAvx512: return {Tiles<8, 1, Avx512Tile>::run, Tiles<4, 4, Avx512Tile>::run, "avx512"};
+    case cpu::Isa::kAvx2: return {Tiles<8, 1, Avx2Tile>::run, Tiles<4, 2, Avx2Tile>::run, "avx2"};
+    case cpu::Isa::kGeneric: break;
+  }
 #endif
-  (void)generic;
   return {Tiles<4, 1, GenericTile>::run, Tiles<4, 4, GenericTile>::run, "generic"};
 }
 

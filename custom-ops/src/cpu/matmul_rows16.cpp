@@ -248,14 +248,11 @@ struct Selected {
 };
 
 Selected select_kernel() {
-  const char* asked = cpu::requested_isa();
-  const bool generic = asked && std::string(asked) == "generic";
 #if defined(FALCON_ONNX_ROWS16_X86)
-  const bool avx2_asked = asked && std::string(asked) == "avx2";
-  if (!generic && !avx2_asked && cpu::has_avx512_vnni()) return {groups_vnni<4>, groups_vnni<8>, quantize_row_avx512, "avx512vnni"};
-  if (!generic && cpu::has_avx2_fma()) return {groups_avx2<4>, groups_avx2<8>, quantize_row, "avx2"};
+  const cpu::Isa isa = cpu::usable_isa();
+  if (isa == cpu::Isa::kAvx512 && cpu::has_avx512_vnni()) return {groups_vnni<4>, groups_vnni<8>, quantize_row_avx512, "avx512vnni"};
+  if (isa != cpu::Isa::kGeneric) return {groups_avx2<4>, groups_avx2<8>, quantize_row, "avx2"};
 #endif
-  (void)generic;
   return {groups_generic, groups_generic, quantize_row, "generic"};
 }
 
@@ -270,10 +267,9 @@ const char* matmul_rows16_cpu_kernel() { return selected().name; }
 
 void matmul_rows16_cpu(const Rows16Shape& s, const float* x, const uint8_t* packed, const float* scales, float* y,
                        const ParallelRunner& runner) {
-  const std::string op = s.bits == 8 ? "MatMulInt8" : "MatMulInt4";
   if (s.bits != 4 && s.bits != 8) throw std::invalid_argument("rows16 weights have 4 or 8 bits, not " + std::to_string(s.bits));
   if (s.tokens < 0 || s.inputs <= 0 || s.outputs <= 0 || s.inputs % kRows16Block != 0)
-    throw std::invalid_argument(op + ": inputs must be a positive multiple of 32 and outputs positive (K " +
+    throw std::invalid_argument(std::string(s.bits == 8 ? "MatMulInt8" : "MatMulInt4") + ": inputs must be a positive multiple of 32 and outputs positive (K " +
                                 std::to_string(s.inputs) + ", N " + std::to_string(s.outputs) + ")");
   if (s.tokens == 0) return;
   // Per calling thread, kept between calls: a decode step allocates nothing.
