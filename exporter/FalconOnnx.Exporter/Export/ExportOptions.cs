@@ -113,10 +113,10 @@ public sealed record ExportOptions
             if (!(Precision == precision || (precision == Precision.Int8 && Precision == Precision.Int4) || TensorPrecisions.Any(t => t.EndsWith("=" + name, StringComparison.Ordinal))))
                 throw new FalconOnnxException($"--{name}-matmul custom applies to {name} weights; a {Precision.Name()} export has none (use --precision {name})");
             if (Target == ExecutionTarget.Cuda)
-                throw new FalconOnnxException($"--{name}-matmul custom --ep cuda: falcon_onnx.MatMul{char.ToUpperInvariant(name[0])}{name[1..]} has a CPU kernel only; use --{name}-matmul ort for CUDA");
+                throw new FalconOnnxException($"--{name}-matmul custom --ep cuda: {Mamba2CustomCore.Domain}.{Rows16Linear.OperatorName(precision.Bits())} has a CPU kernel only; use --{name}-matmul ort for CUDA");
         }
-        if (NeedsCustomOps && !File.Exists(Mamba2CustomCore.BuiltLibraryPath))
-            throw new FalconOnnxException($"{(Ssm == SsmLowering.Custom ? "--ssm custom" : Quantization.CustomInt4 ? "--int4-matmul custom" : "--int8-matmul custom")}: the operator library {Mamba2CustomCore.BuiltLibraryPath} was not built (the build needs cmake and a C++17 compiler; see custom-ops/)");
+        if (NeedsCustomOps)
+            RequireOperatorLibrary(Ssm == SsmLowering.Custom ? "--ssm custom" : Quantization.CustomInt4 ? "--int4-matmul custom" : "--int8-matmul custom");
         if (Attention == AttentionLowering.Gqa && GqaLacksKernels)
             throw new FalconOnnxException($"--attention gqa --ep cuda: CUDA's GroupQueryAttention has no {Precision.Name()} kernel; use --attention concat or --precision fp16/bf16");
         if (Attention == AttentionLowering.Gqa && headDim % 8 != 0)
@@ -133,8 +133,14 @@ public sealed record ExportOptions
         string which = $"--tensor-precision: {names[0]}{(names.Count > 1 ? $" (and {names.Count - 1} more)" : "")} in fp16 needs falcon_onnx.MatMulFp16";
         if (Target == ExecutionTarget.Cuda)
             throw new FalconOnnxException($"{which}, which has a CPU kernel only; keep Linear weights int8, int4 or fp32 in a --ep cuda export");
+        RequireOperatorLibrary(which);
+    }
+
+    /// <summary>The folder will carry FalconOnnx's operator library because of <paramref name="why"/>: it must have been built.</summary>
+    private static void RequireOperatorLibrary(string why)
+    {
         if (!File.Exists(Mamba2CustomCore.BuiltLibraryPath))
-            throw new FalconOnnxException($"{which}: the operator library {Mamba2CustomCore.BuiltLibraryPath} was not built (the build needs cmake and a C++17 compiler; see custom-ops/)");
+            throw new FalconOnnxException($"{why}: the operator library {Mamba2CustomCore.BuiltLibraryPath} was not built (the build needs cmake and a C++17 compiler; see custom-ops/)");
     }
 
     /// <summary>

@@ -161,7 +161,7 @@ public static class FalconH1Exporter
     /// <summary>Which operators hold the quantized weights, for the manifest.</summary>
     private static string QuantizationMethod(QuantizationSettings quantization, Dictionary<string, string> precisions)
     {
-        string Operator(Precision precision) => quantization.Custom(precision) ? $"falcon_onnx.MatMul{(precision == Precision.Int4 ? "Int4" : "Int8")}" : "MatMulNBits";
+        string Operator(Precision precision) => quantization.Custom(precision) ? $"{Mamba2CustomCore.Domain}.{Rows16Linear.OperatorName(precision.Bits())}" : "MatMulNBits";
         string matrices = quantization.CustomInt4 || quantization.CustomInt8
             ? $"{Operator(Precision.Int4)} for int4, {Operator(Precision.Int8)} for int8"
             : "MatMulNBits";

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using FalconOnnx.Graphs.Blocks;
 using FalconOnnx.Graphs.Quantization;
 using FalconOnnx.Models;
 
@@ -91,10 +92,10 @@ public sealed record QuantizationSettings(int BlockSize = 32, bool Symmetric = t
         foreach (var (custom, bits) in new[] { (CustomInt4, 4), (CustomInt8, 8) })
         {
             if (custom && (BlockSize != 32 || !Symmetric))
-                throw new FalconOnnxException($"--int{bits}-matmul custom: falcon_onnx.MatMulInt{bits} takes symmetric blocks of 32 (got --block-size {BlockSize}{(Symmetric ? "" : " --zero-points")})");
+                throw new FalconOnnxException($"--int{bits}-matmul custom: {Mamba2CustomCore.Domain}.{Rows16Linear.OperatorName(bits)} takes symmetric blocks of 32 (got --block-size {BlockSize}{(Symmetric ? "" : " --zero-points")})");
             // The operators always quantize activations per block, as level 4 does: any other level would be ignored.
             if (custom && AccuracyLevel != 4)
-                throw new FalconOnnxException($"--int{bits}-matmul custom --accuracy-level {AccuracyLevel}: falcon_onnx.MatMulInt{bits} quantizes activations to int8 per block, as accuracy_level 4 does; use --int{bits}-matmul ort for another level");
+                throw new FalconOnnxException($"--int{bits}-matmul custom --accuracy-level {AccuracyLevel}: {Mamba2CustomCore.Domain}.{Rows16Linear.OperatorName(bits)} quantizes activations to int8 per block, as accuracy_level 4 does; use --int{bits}-matmul ort for another level");
         }
     }
 }

@@ -69,10 +69,13 @@ public sealed record QuantizedLinear(Value Packed, Value Scales, Value? ZeroPoin
 /// </summary>
 public sealed record Rows16Linear(Value Packed, Value Scales, int In, int Out, int Bits) : LinearWeight
 {
+    /// <summary>The operator for weights of <paramref name="bits"/> bits: MatMulInt4 or MatMulInt8.</summary>
+    public static string OperatorName(int bits) => bits == 8 ? "MatMulInt8" : "MatMulInt4";
+
     public override Value Apply(GraphBuilder g, Value x)
     {
         g.Import(Mamba2CustomCore.Domain, 1);
-        return g.Node(Bits == 8 ? "MatMulInt8" : "MatMulInt4", [x, Packed, Scales], 1, new Dictionary<string, object> { ["N"] = (long)Out }, Mamba2CustomCore.Domain)[0];
+        return g.Node(OperatorName(Bits), [x, Packed, Scales], 1, new Dictionary<string, object> { ["N"] = (long)Out }, Mamba2CustomCore.Domain)[0];
     }
 }
 
