@@ -100,6 +100,19 @@ inline int32_t four_codes(const int8_t* codes) {
   return v;
 }
 
+// A decode step's int4 loop spends few instructions per byte, but too many for the out-of-order window to keep enough
+// cache misses in flight by itself: every line of the block 16 blocks (4 KiB) ahead, and its scales, are asked for
+// early. The int4 decode products of the 0.5B shape took 7 % less time in a decode step with it (7.22 against 7.74 ms,
+// medians of three `bench --profile` runs each, interleaved); 1 and 2 KiB ahead gained less and int8's loop (twice the
+// bytes per instruction) gained nothing, so it keeps none.
+// The addresses may lie past the weights' end (a prefetch never faults), so they are computed as integers.
+inline void prefetch_ahead(const uint8_t* block, const float* block_scales) {
+  constexpr uintptr_t kDistance = 4096, kBlockBytes = 256, kScaleDistance = kDistance / kBlockBytes * kRows16Group * sizeof(float);
+  const uintptr_t codes = reinterpret_cast<uintptr_t>(block) + kDistance, scales = reinterpret_cast<uintptr_t>(block_scales) + kScaleDistance;
+  for (uintptr_t line = 0; line < kBlockBytes; line += 64) _mm_prefetch(reinterpret_cast<const char*>(codes + line), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(scales), _MM_HINT_T0);
+}
+
 template <int kBits, int kTokens>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void group_tokens_vnni(const Call& c, int64_t g,
                                                                                         int64_t first_token) {
@@ -115,6 +128,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void group_token
   __m512 sum[kTokens];
   for (int t = 0; t < kTokens; ++t) sum[t] = _mm512_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
+    if constexpr (kTokens == 1 && kBits == 4) prefetch_ahead(packed + b * kBlockBytes, weight_scales + b * kRows16Group);
     // codes[q]: columns 4q..4q+3 of the 16 rows, unsigned.
     __m512i codes[8];
     if constexpr (kBits == 4) {
