@@ -103,8 +103,8 @@ inline int32_t four_codes(const int8_t* codes) {
 // A decode step's int4 loop spends few instructions per byte, but too many for the out-of-order window to keep enough
 // cache misses in flight by itself: every line of the block 16 blocks (4 KiB) ahead, and its scales, are asked for
 // early. The int4 decode products of the 0.5B shape took 7 % less time in a decode step with it (7.22 against 7.74 ms,
-// medians of three `bench --profile` runs each, interleaved); 1 and 2 KiB ahead gained less and int8's loop (twice the
-// bytes per instruction) gained nothing, so it keeps none.
+// medians of three `bench --profile` runs each, interleaved; the AVX2 loop 7.81 against 8.80 ms); 1 and 2 KiB ahead
+// gained less, and int8's AVX-512 loop (twice the bytes per instruction) gained nothing, so int8 keeps none.
 // The addresses may lie past the weights' end (a prefetch never faults), so they are computed as integers.
 inline void prefetch_ahead(const uint8_t* block, const float* block_scales) {
   constexpr uintptr_t kDistance = 4096, kBlockBytes = 256, kScaleDistance = kDistance / kBlockBytes * kRows16Group * sizeof(float);
@@ -214,6 +214,7 @@ __attribute__((target("avx2,fma"))) void group_tokens_avx2(const Call& c, int64_
     __m256 sum[kTokens];
     for (int t = 0; t < kTokens; ++t) sum[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < blocks; ++b) {
+      if constexpr (kTokens == 1 && kBits == 4) if (half == 0) prefetch_ahead(packed + b * kBlockBytes, weight_scales + b * kRows16Group);
       __m256i codes[8];  // int4: unsigned codes; int8: the signed weights (code - 128)
       if constexpr (kBits == 4) {
         for (int j = 0; j < 4; ++j) {
