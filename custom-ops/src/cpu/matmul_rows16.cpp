@@ -104,7 +104,7 @@ inline int32_t four_codes(const int8_t* codes) {
 // cache misses in flight by itself: every line of the block 16 blocks (4 KiB) ahead, and its scales, are asked for
 // early. The int4 decode products of the 0.5B shape took 7 % less time in a decode step with it (7.22 against 7.74 ms,
 // medians of three `bench --profile` runs each, interleaved; the AVX2 loop 7.81 against 8.80 ms); 1 and 2 KiB ahead
-// gained less, and int8's AVX-512 loop (twice the bytes per instruction) gained nothing, so int8 keeps none.
+// gained less, and int8's loops (twice the bytes per instruction) gained nothing, so int8 keeps none.
 // The addresses may lie past the weights' end (a prefetch never faults), so they are computed as integers.
 inline void prefetch_ahead(const uint8_t* block, const float* block_scales) {
   constexpr uintptr_t kDistance = 4096, kBlockBytes = 256, kScaleDistance = kDistance / kBlockBytes * kRows16Group * sizeof(float);
