@@ -55,13 +55,13 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
         var rows = new List<RaceRow>();
         var peerFiles = new List<string>();
 
-        // A shared machine gives less than its peak at times: the bandwidth is read before the race, between precision
-        // pairs and after it, and the best reading is the ceiling (the fairer one for the decode figures).
+        // A shared machine gives less than its peak at times: the bandwidth is read before the race, before and after
+        // each measurement and after the race. The best reading is the ceiling of every row (the strict figure); each
+        // row also gets the better of the two readings beside its own measurement (what the machine gave at that time).
         var bandwidthReadings = new List<double> { Bandwidth("before the race") };
 
         foreach (var pair in options.Precisions)
         {
-            if (pair != options.Precisions[0]) bandwidthReadings.Add(Bandwidth($"before {pair.OursLabel}"));
             string? oursFolder = pair.HasOurs ? Export(checkpoint, pair, cancellationToken) : null;
             if (oursFolder is null) log.WriteLine($"ours at {pair.OursLabel}: {pair.OursUnavailableReason}");
             string gguf = pair.PeerFileType is { } fileType
@@ -88,6 +88,8 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
             int peerKeyValueBytes = options.PeerKeyValueType == GGMLType.GGML_TYPE_F32 ? sizeof(float) : 2;
             foreach (int depth in options.Depths)
             {
+                double readingBefore = Bandwidth($"before {pair.OursLabel} at depth {depth}");
+                bandwidthReadings.Add(readingBefore);
                 log.Write($"  {pair.OursLabel}/{pair.PeerLabel} depth {depth}: ");
                 IRaceEngine[] engines = ours is null ? [peer] : [ours, peer];
                 var speeds = RaceProtocol.MeasureSideBySide(engines, history[..depth], prompt, options.DecodeSteps, options.Runs, cancellationToken);
@@ -96,7 +98,10 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
                 if (oursResult is not null)
                     log.Write($"ours prefill {speeds[0].PrefillTokensPerSecond:F1} tok/s, decode {speeds[0].DecodeTokensPerSecond:F2} tok/s; ");
                 log.WriteLine($"llama.cpp prefill {peerSpeed.PrefillTokensPerSecond:F1} tok/s, decode {peerSpeed.DecodeTokensPerSecond:F2} tok/s");
-                rows.Add(new RaceRow(pair, depth, oursResult, new SideResult(peerSpeed, Bytes(config, peerWeights, depth, peerKeyValueBytes))));
+                double readingAfter = Bandwidth($"after {pair.OursLabel} at depth {depth}");
+                bandwidthReadings.Add(readingAfter);
+                rows.Add(new RaceRow(pair, depth, oursResult, new SideResult(peerSpeed, Bytes(config, peerWeights, depth, peerKeyValueBytes)),
+                    BandwidthBeside: Math.Max(readingBefore, readingAfter)));
             }
         }
 
@@ -106,7 +111,7 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
         var machine = new MachineDescription(
             Cpu: CpuModel(), LogicalCores: Environment.ProcessorCount, Threads: options.Threads, BandwidthGigabytesPerSecond: bandwidth,
             BandwidthMeasurements: $"{string.Join(", ", bandwidthReadings.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)))} GB/s (before the race, " +
-                (bandwidthReadings.Count > 2 ? "before each further precision pair, " : "") + "after it)",
+                "before and after each measurement, after the race)",
             LoadBefore: loadBefore, LoadAfter: LoadAverage(),
             Runtime: $"{RuntimeInformation.FrameworkDescription} on {RuntimeInformation.OSDescription}",
             OnnxRuntime: typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version?.ToString() ?? "?",

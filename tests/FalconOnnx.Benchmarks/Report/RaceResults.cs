@@ -9,8 +9,9 @@ public sealed record SideResult(SpeedMeasurement Speed, BytesPerToken Bytes)
     public double PercentOfCeiling(double gigabytesPerSecond) => Speed.DecodeTokensPerSecond * Bytes.Total / (gigabytesPerSecond * 1e9) * 100;
 }
 
-/// <summary>One row of the table: a precision pair at a context depth; <see cref="Ours"/> is null when this build cannot export the precision.</summary>
-public sealed record RaceRow(PrecisionPair Pair, int Depth, SideResult? Ours, SideResult Peer);
+/// <summary>One row of the table: a precision pair at a context depth; <see cref="Ours"/> is null when this build cannot export the precision.
+/// <see cref="BandwidthBeside"/> (GB/s) is the better of the bandwidth readings taken just before and just after the row's measurement.</summary>
+public sealed record RaceRow(PrecisionPair Pair, int Depth, SideResult? Ours, SideResult Peer, double BandwidthBeside);
 
 /// <summary>How closely llama.cpp's logits follow ours on the same prompt.</summary>
 public sealed record LogitAgreement(string Pair, int PromptTokens, double MaxAbsDifference, double LogitRange, int GreedyTokens, int GreedyTokensEqual);

@@ -14,10 +14,11 @@ public static class ResultsTable
         text.AppendLine();
         text.AppendLine($"Prefill of {r.PromptTokens} tokens and greedy decode of {r.DecodeSteps} tokens after a context of `depth` tokens, " +
             $"{m.Threads} threads on both sides, best of {r.Runs} runs after a warm-up. Ratio = ours / llama.cpp. " +
-            $"% ceiling = decode tokens/s × bytes read per token / measured bandwidth ({F(m.BandwidthGigabytesPerSecond, 1)} GB/s).");
+            $"% ceiling = decode tokens/s × bytes read per token / measured bandwidth (the best reading of the run, {F(m.BandwidthGigabytesPerSecond, 1)} GB/s); " +
+            "% beside = the same against the better of the readings taken just before and after that row (GB/s in brackets).");
         text.AppendLine();
-        text.AppendLine("| precision (ours / llama.cpp) | depth | ours prefill tok/s | llama.cpp prefill tok/s | prefill ratio | ours decode tok/s | llama.cpp decode tok/s | decode ratio | ours % ceiling | llama.cpp % ceiling |");
-        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        text.AppendLine("| precision (ours / llama.cpp) | depth | ours prefill tok/s | llama.cpp prefill tok/s | prefill ratio | ours decode tok/s | llama.cpp decode tok/s | decode ratio | ours % ceiling | llama.cpp % ceiling | ours % beside | llama.cpp % beside |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var row in r.Rows)
         {
             var ours = row.Ours;
@@ -33,7 +34,9 @@ public static class ResultsTable
                 F(peer.Speed.DecodeTokensPerSecond, 2),
                 ours is null ? missing : F(ours.Speed.DecodeTokensPerSecond / peer.Speed.DecodeTokensPerSecond, 2),
                 ours is null ? missing : F(ours.PercentOfCeiling(m.BandwidthGigabytesPerSecond), 0) + " %",
-                F(peer.PercentOfCeiling(m.BandwidthGigabytesPerSecond), 0) + " % |"));
+                F(peer.PercentOfCeiling(m.BandwidthGigabytesPerSecond), 0) + " %",
+                ours is null ? missing : F(ours.PercentOfCeiling(row.BandwidthBeside), 0) + $" % ({F(row.BandwidthBeside, 1)})",
+                F(peer.PercentOfCeiling(row.BandwidthBeside), 0) + " % |"));
         }
         foreach (var pair in r.Rows.Where(row => row.Ours is null).Select(row => row.Pair).Distinct())
             text.AppendLine().Append($"Ours at {pair.OursLabel}: {pair.OursUnavailableReason}.").AppendLine();
