@@ -55,9 +55,10 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
         var rows = new List<RaceRow>();
         var peerFiles = new List<string>();
 
-        // A shared machine gives less than its peak at times: the bandwidth is read before the race, before and after
-        // each measurement and after the race. The best reading is the ceiling of every row (the strict figure); each
-        // row also gets the better of the two readings beside its own measurement (what the machine gave at that time).
+        // A shared machine gives less than its peak at times: the bandwidth is read before the race and before and
+        // after each measurement (the last of which is the reading after the race). The best reading is the ceiling of
+        // every row (the strict figure); each row also gets the better of the two readings beside its own measurement
+        // (what the machine gave at that time).
         var bandwidthReadings = new List<double> { Bandwidth("before the race") };
 
         foreach (var pair in options.Precisions)
@@ -105,13 +106,12 @@ public sealed class BenchmarkRun(BenchmarkOptions options, TextWriter log)
             }
         }
 
-        bandwidthReadings.Add(Bandwidth("after the race"));
         double bandwidth = bandwidthReadings.Max();
         foreach (string warning in LlamaCppLibrary.Warnings) _notes.Add($"llama.cpp said: {warning}");
         var machine = new MachineDescription(
             Cpu: CpuModel(), LogicalCores: Environment.ProcessorCount, Threads: options.Threads, BandwidthGigabytesPerSecond: bandwidth,
             BandwidthMeasurements: $"{string.Join(", ", bandwidthReadings.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)))} GB/s (before the race, " +
-                "before and after each measurement, after the race)",
+                "then before and after each measurement)",
             LoadBefore: loadBefore, LoadAfter: LoadAverage(),
             Runtime: $"{RuntimeInformation.FrameworkDescription} on {RuntimeInformation.OSDescription}",
             OnnxRuntime: typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version?.ToString() ?? "?",
