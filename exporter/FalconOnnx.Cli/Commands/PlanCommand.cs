@@ -61,6 +61,7 @@ public static class PlanCommand
                     ["kv_bytes"] = plan.KvBytes,
                     ["state_bytes"] = plan.StateBytes,
                     ["activation_bytes"] = plan.ActivationBytes,
+                    ["rotary_table_bytes"] = plan.RotaryTableBytes,
                     ["total_bytes"] = plan.TotalBytes,
                     ["folder_bytes"] = plan.FolderBytes,
                     ["budget_bytes"] = budget,
@@ -74,6 +75,7 @@ public static class PlanCommand
             string kv = Precisions.KvDtype(p, plan.Target);
             var table = new Table().AddColumns("part", "size", "how");
             InspectCommand.AddRow(table, "weights", CommandRunner.Size(plan.WeightBytes), WeightsHow(p) + (overrides.Length > 0 ? "; overrides: " + string.Join(", ", overrides) : ""));
+            InspectCommand.AddRow(table, "rotary tables", CommandRunner.Size(plan.RotaryTableBytes), Invariant($"{kv}: cos and sin of {c.MaxPositionEmbeddings:N0} positions x {c.HeadDim / 2}, made at load (GroupQueryAttention)"));
             InspectCommand.AddRow(table, "KV cache", CommandRunner.Size(plan.KvBytes), Invariant($"{kv}: {c.NumHiddenLayers} layers x {plan.Batch} x {plan.Context:N0} tokens x 2 x {c.NumKeyValueHeads} heads x {c.HeadDim}"));
             InspectCommand.AddRow(table, "states", CommandRunner.Size(plan.StateBytes), Invariant($"float32: {c.NumHiddenLayers} layers x {plan.Batch} x (conv {c.ConvDim} x {c.MambaDConv - 1} + SSM {c.MambaNHeads} x {c.MambaDState} x {c.MambaDHead})"));
             InspectCommand.AddRow(table, "activations", CommandRunner.Size(plan.ActivationBytes), Invariant($"rough, one prefill call of {plan.PrefillChunk} tokens: logits{(plan.LastPositionLogits ? " of the last position" : "")}, attention probabilities, the widest projection"));

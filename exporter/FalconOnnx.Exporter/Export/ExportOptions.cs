@@ -29,12 +29,12 @@ public sealed record ExportOptions
 
     /// <summary>
     /// Null: GroupQueryAttention with the ort lowering, standard operators with onnx, and standard operators
-    /// where GroupQueryAttention cannot serve the model (its kernels need a head size that is a multiple of 8).
+    /// where GroupQueryAttention cannot serve the model (its rotary needs a head size that is a multiple of 16).
     /// </summary>
     public AttentionLowering? Attention { get; init; }
 
     public AttentionLowering ResolveAttention(int headDim) => Attention
-        ?? (Ssm == SsmLowering.Onnx || headDim % 8 != 0 || GqaLacksKernels ? AttentionLowering.Concat : AttentionLowering.Gqa);
+        ?? (Ssm == SsmLowering.Onnx || headDim % 16 != 0 || GqaLacksKernels ? AttentionLowering.Concat : AttentionLowering.Gqa);
 
     /// <summary>CUDA's GroupQueryAttention has float16 and bfloat16 kernels only.</summary>
     private bool GqaLacksKernels => Target == ExecutionTarget.Cuda && Precision is not (Precision.Fp16 or Precision.Bf16);
@@ -119,8 +119,8 @@ public sealed record ExportOptions
             RequireOperatorLibrary(Ssm == SsmLowering.Custom ? "--ssm custom" : Quantization.CustomInt4 ? "--int4-matmul custom" : "--int8-matmul custom");
         if (Attention == AttentionLowering.Gqa && GqaLacksKernels)
             throw new FalconOnnxException($"--attention gqa --ep cuda: CUDA's GroupQueryAttention has no {Precision.Name()} kernel; use --attention concat or --precision fp16/bf16");
-        if (Attention == AttentionLowering.Gqa && headDim % 8 != 0)
-            throw new FalconOnnxException($"--attention gqa: config.json field 'head_dim' is {headDim}; GroupQueryAttention needs a multiple of 8 (use --attention concat)");
+        if (Attention == AttentionLowering.Gqa && headDim % 16 != 0)
+            throw new FalconOnnxException($"--attention gqa: config.json field 'head_dim' is {headDim}; GroupQueryAttention's rotary needs a multiple of 16 (use --attention concat)");
     }
 
     /// <summary>

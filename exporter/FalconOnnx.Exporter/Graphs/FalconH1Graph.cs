@@ -34,7 +34,7 @@ public static class FalconH1Graph
 
         var newTokens = g.ShapeOf(inputIds, 1);
         var totalTokens = g.ShapeOf(attentionMask, 1);
-        var context = new AttentionContext(Rope.Build(g, positionIds, c.HeadDim, c.RopeTheta, compute, attentionCore.FusedRope),
+        var context = new AttentionContext(attentionCore.BuildRope(g, positionIds, c.HeadDim, c.RopeTheta, c.MaxPositionEmbeddings, compute),
             Attention.Bias(g, attentionMask, newTokens, totalTokens, compute), newTokens, totalTokens, g.ShapeOf(inputIds, 0), compute);
         var newTokenMask = g.Slice(attentionMask, g.Sub(totalTokens, newTokens), totalTokens, g.Constant(1L));
         var mambaMask = g.Unsqueeze(g.Cast(newTokenMask, ElementType.Float), -1);

@@ -15,9 +15,11 @@ namespace FalconOnnx.Models;
 /// default on the target, <see cref="DefaultPrefillChunk"/>): the logits [batch, chunk, vocab] ([batch, 1, vocab] for
 /// an export with last-position logits), the attention probabilities [batch, heads, chunk, context] and three tensors
 /// of the widest projection [batch, chunk, max(2·intermediate, in_proj rows, q+k+v)];</item>
+/// <item>rotary tables: cos and sin [max_position_embeddings, head_dim / 2] at the compute type, which ONNX Runtime
+/// computes once at load for GroupQueryAttention (the default attention; a concat export computes them per call);</item>
 /// <item>folder: the weights plus the 64 KiB alignment of large tensors and the graph file (both measured).</item>
 /// </list>
-/// The memory needed is weights + KV + states + activations; ONNX Runtime's own arenas and the process come on top.
+/// The memory needed is weights + rotary tables + KV + states + activations; ONNX Runtime's own arenas and the process come on top.
 /// </summary>
 public sealed record MemoryPlan
 {
@@ -40,9 +42,10 @@ public sealed record MemoryPlan
     public required long KvBytes { get; init; }
     public required long StateBytes { get; init; }
     public required long ActivationBytes { get; init; }
+    public required long RotaryTableBytes { get; init; }
     public required long FolderBytes { get; init; }
 
-    public long TotalBytes => WeightBytes + KvBytes + StateBytes + ActivationBytes;
+    public long TotalBytes => WeightBytes + RotaryTableBytes + KvBytes + StateBytes + ActivationBytes;
 
     /// <summary>KV cache bytes per token of context, all layers, one sequence.</summary>
     public long KvBytesPerToken => (long)Config.NumHiddenLayers * 2 * Config.KeyValueDim * Precisions.ComputeBytes(Precision, Target);
@@ -104,6 +107,7 @@ public sealed record MemoryPlan
             KvBytes = 0,
             StateBytes = 0,
             ActivationBytes = activations,
+            RotaryTableBytes = (long)c.MaxPositionEmbeddings * c.HeadDim * a,
             FolderBytes = weights + largeTensors * PaddingPerLargeTensor + GraphBytesFixed + c.NumHiddenLayers * GraphBytesPerLayer,
         };
         return plan with

@@ -5,18 +5,25 @@ using FalconOnnx.Tests.Support;
 namespace FalconOnnx.Tests.Export;
 
 /// <summary>
-/// Which operators rotate queries and keys: GroupQueryAttention exports use com.microsoft.RotaryEmbedding, one node
-/// per tensor; concat exports keep standard operators. (That both rotate as HF does is what the golden tests check.)
+/// Which operators rotate queries and keys: GroupQueryAttention rotates them itself from packed q | k | v (no Split,
+/// no RotaryEmbedding node) in GroupQueryAttention exports; concat exports keep standard operators. (That both rotate
+/// as HF does is what the golden tests check.)
 /// </summary>
 public sealed class RopeLoweringTests
 {
     [Test]
-    public void GqaExport_RotatesWithOneRotaryEmbeddingPerTensor()
+    public void GqaExport_RotatesInsideGroupQueryAttention()
     {
-        var ops = OperatorCounts(TinyAExports.Get(SsmLowering.Ort, AttentionLowering.Gqa));
+        var model = Load(TinyAExports.Get(SsmLowering.Ort, AttentionLowering.Gqa));
+        var ops = OperatorCounts(model);
+        var attention = model.Graph.Node.Where(n => n.OpType == "GroupQueryAttention").ToList();
         Assert.Multiple(() =>
         {
-            Assert.That(ops.GetValueOrDefault("com.microsoft.RotaryEmbedding"), Is.EqualTo(2 * Layers), "q and k of every layer");
+            Assert.That(attention, Has.Count.EqualTo(Layers));
+            Assert.That(attention.Select(n => n.Attribute.Single(a => a.Name == "do_rotary").I), Is.All.EqualTo(1));
+            Assert.That(attention.Select(n => n.Input[1] + n.Input[2]), Is.All.Empty, "q | k | v packed: no key or value input");
+            Assert.That(attention.Select(n => n.Input[7]).Distinct().Count(), Is.EqualTo(1), "one cos_cache shared by every layer");
+            Assert.That(ops.GetValueOrDefault("com.microsoft.RotaryEmbedding"), Is.Zero);
             Assert.That(ops.GetValueOrDefault("Neg"), Is.EqualTo(Layers), "only A = -exp(A_log) per layer, no rotate_half");
         });
     }
@@ -24,7 +31,7 @@ public sealed class RopeLoweringTests
     [Test]
     public void ConcatExport_RotatesWithStandardOperators()
     {
-        var ops = OperatorCounts(TinyAExports.Get(SsmLowering.Onnx, AttentionLowering.Concat));
+        var ops = OperatorCounts(Load(TinyAExports.Get(SsmLowering.Onnx, AttentionLowering.Concat)));
         Assert.Multiple(() =>
         {
             Assert.That(ops.Keys.Where(op => op.StartsWith("com.microsoft.", StringComparison.Ordinal)), Is.Empty);
@@ -34,12 +41,14 @@ public sealed class RopeLoweringTests
 
     private const int Layers = 2;  // tiny-a
 
-    private static Dictionary<string, int> OperatorCounts(string folder)
+    private static ModelProto Load(string folder)
     {
-        ModelProto model;
-        using (var stream = File.OpenRead(Path.Combine(folder, "model.onnx"))) model = ModelProto.Parser.ParseFrom(stream);
-        return model.Graph.Node
+        using var stream = File.OpenRead(Path.Combine(folder, "model.onnx"));
+        return ModelProto.Parser.ParseFrom(stream);
+    }
+
+    private static Dictionary<string, int> OperatorCounts(ModelProto model)
+        => model.Graph.Node
             .GroupBy(n => string.IsNullOrEmpty(n.Domain) ? n.OpType : n.Domain + "." + n.OpType)
             .ToDictionary(group => group.Key, group => group.Count());
-    }
 }

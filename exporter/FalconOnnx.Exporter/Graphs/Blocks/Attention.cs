@@ -22,8 +22,8 @@ public sealed record AttentionShape(int Heads, int KeyValueHeads, int HeadDim)
 public sealed record AttentionContext(Rope Rope, Value Bias, Value NewTokens, Value TotalTokens, Value BatchSize, ElementType Compute);
 
 /// <summary>
-/// How the scores, softmax and KV cache are written; the projections and RoPE around them are shared
-/// (<see cref="Attention"/>). Queries arrive as [batch, seq, heads·hd], keys and values as [batch, seq, kv·hd].
+/// How RoPE, the scores, softmax and KV cache are written; the projections around them are shared
+/// (<see cref="Attention"/>). The projection arrives packed as [batch, seq, (heads + 2·kv_heads)·hd], q | k | v.
 /// </summary>
 public interface IAttentionCore
 {
@@ -32,11 +32,10 @@ public interface IAttentionCore
     /// <summary>True when present KV is written into the past buffer (allocated once at the maximum length).</summary>
     bool SharesKvBuffer { get; }
 
-    /// <summary>True when RoPE may use com.microsoft.RotaryEmbedding: the core needs ONNX Runtime's contrib
-    /// operators anyway, while the standard-operator core keeps the attention path standard ONNX.</summary>
-    bool FusedRope { get; }
+    /// <summary>The rotary tables this core reads, built once per graph and shared by every layer.</summary>
+    Rope BuildRope(GraphBuilder g, Value positionIds, int headDim, double theta, int maxPositions, ElementType compute);
 
-    Value Build(GraphBuilder g, AttentionShape s, Value query, Value key, Value value, KvCache cache, AttentionContext context);
+    Value Build(GraphBuilder g, AttentionShape s, Value qkv, KvCache cache, AttentionContext context);
 }
 
 /// <summary>Causal grouped-query attention with RoPE (falcon-h1.md §2.4).</summary>
@@ -44,10 +43,7 @@ public static class Attention
 {
     public static Value Build(GraphBuilder g, IAttentionCore core, AttentionWeights w, AttentionShape s, Value x, KvCache cache, AttentionContext context)
     {
-        var qkv = g.Split(Linear.Build(g, x, w.Qkv, w.QkvBias), -1, s.QueryWidth, s.KeyValueWidth, s.KeyValueWidth);
-        var query = context.Rope.Apply(g, qkv[0], s.Heads, s.HeadDim);
-        var key = context.Rope.Apply(g, qkv[1], s.KeyValueHeads, s.HeadDim);
-        var output = core.Build(g, s, query, key, qkv[2], cache, context);
+        var output = core.Build(g, s, Linear.Build(g, x, w.Qkv, w.QkvBias), cache, context);
         return Linear.Build(g, output, w.Output, w.OutputBias);
     }
 
@@ -81,10 +77,15 @@ public sealed class ConcatAttentionCore : IAttentionCore
 
     public bool SharesKvBuffer => false;
 
-    public bool FusedRope => false;
+    public Rope BuildRope(GraphBuilder g, Value positionIds, int headDim, double theta, int maxPositions, ElementType compute)
+        => Rope.PerToken(g, positionIds, headDim, theta, compute);
 
-    public Value Build(GraphBuilder g, AttentionShape s, Value query, Value key, Value value, KvCache cache, AttentionContext context)
+    public Value Build(GraphBuilder g, AttentionShape s, Value qkv, KvCache cache, AttentionContext context)
     {
+        var parts = g.Split(qkv, -1, s.QueryWidth, s.KeyValueWidth, s.KeyValueWidth);
+        var query = context.Rope.Apply(g, parts[0], s.Heads, s.HeadDim);
+        var key = context.Rope.Apply(g, parts[1], s.KeyValueHeads, s.HeadDim);
+        var value = parts[2];
         var presentKey = g.Output(g.Concat(2, cache.PastKey, Heads(g, key, s.KeyValueHeads, s.HeadDim)), cache.PresentKeyName);
         var presentValue = g.Output(g.Concat(2, cache.PastValue, Heads(g, value, s.KeyValueHeads, s.HeadDim)), cache.PresentValueName);
 
@@ -106,7 +107,8 @@ public sealed class ConcatAttentionCore : IAttentionCore
 /// <summary>
 /// com.microsoft.GroupQueryAttention: the KV cache may be one max-length buffer bound as both past and present
 /// (written in place at the current length), and only the valid keys are read. Every row uses the batch's
-/// total length (seqlens_k = total − 1); left padding is masked by the attention bias instead.
+/// total length (seqlens_k = total − 1); left padding is masked by the attention bias instead. It takes q | k | v
+/// packed and rotates q and k itself (do_rotary), one node where a Split and two RotaryEmbedding nodes stood.
 /// </summary>
 public sealed class GroupQueryAttentionCore : IAttentionCore
 {
@@ -114,21 +116,29 @@ public sealed class GroupQueryAttentionCore : IAttentionCore
 
     public bool SharesKvBuffer => true;
 
-    public bool FusedRope => true;
+    /// <summary>
+    /// GroupQueryAttention counts a token's position from the first slot of its row, padding included, so a left-padded
+    /// row's positions are HF's position_ids plus its padding. RoPE scores depend only on the difference of two
+    /// positions, so the shift changes no score (beyond rounding); position_ids is not read.
+    /// </summary>
+    public Rope BuildRope(GraphBuilder g, Value positionIds, int headDim, double theta, int maxPositions, ElementType compute)
+        => Rope.ByPosition(g, maxPositions, headDim, theta, compute);
 
-    public Value Build(GraphBuilder g, AttentionShape s, Value query, Value key, Value value, KvCache cache, AttentionContext context)
+    public Value Build(GraphBuilder g, AttentionShape s, Value qkv, KvCache cache, AttentionContext context)
     {
         g.Import("com.microsoft", 1);
         var seqlens = g.Cast(g.Expand(g.Sub(context.TotalTokens, g.Constant(1L)), context.BatchSize), ElementType.Int32);
         var total = g.Cast(g.Squeeze(context.TotalTokens, 0), ElementType.Int32);
         var outputs = g.Node("GroupQueryAttention",
-            [query, key, value, cache.PastKey, cache.PastValue, seqlens, total, null, null, null, context.Bias], 3,
+            [qkv, null, null, cache.PastKey, cache.PastValue, seqlens, total, context.Rope.Cos, context.Rope.Sin, null, context.Bias], 3,
             new Dictionary<string, object>
             {
                 ["num_heads"] = (long)s.Heads,
                 ["kv_num_heads"] = (long)s.KeyValueHeads,
                 // hd^-0.5 is folded into the query weights.
                 ["scale"] = 1.0f,
+                ["do_rotary"] = 1L,
+                ["rotary_interleaved"] = 0L,
             }, "com.microsoft");
         g.Output(outputs[1], cache.PresentKeyName);
         g.Output(outputs[2], cache.PresentValueName);
