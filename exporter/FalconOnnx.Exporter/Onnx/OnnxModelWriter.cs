@@ -31,13 +31,16 @@ public static class OnnxModelWriter
         var initializers = graph.Initializers;
         var locations = new Dictionary<Value, (long Offset, long Length)>();
         long total = 0;
-        foreach (var (value, data) in initializers)
-        {
-            if (data.ByteLength < ExternalThreshold) continue;
-            total = Align(total, data.ByteLength >= LargeAlignment ? LargeAlignment : SmallAlignment);
-            locations[value] = (total, data.ByteLength);
-            total += data.ByteLength;
-        }
+        // Large tensors first, back to back at 64 KiB boundaries, then the small ones: a small tensor between two
+        // large ones would cost up to 64 KiB of padding.
+        foreach (bool large in new[] { true, false })
+            foreach (var (value, data) in initializers)
+            {
+                if (data.ByteLength < ExternalThreshold || (data.ByteLength >= LargeAlignment) != large) continue;
+                total = Align(total, large ? LargeAlignment : SmallAlignment);
+                locations[value] = (total, data.ByteLength);
+                total += data.ByteLength;
+            }
 
         string dataPath = Path.Combine(folder, dataFileName);
         using (var handle = File.OpenHandle(dataPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.None, total))
