@@ -15,10 +15,13 @@ public static class FalconH1Graph
     /// <param name="weights">Makes the initializers in the precision the export asks for.</param>
     /// <param name="compute">Activations and KV cache: float32, or float16/bfloat16 for CUDA exports. Mamba-2
     /// states and logits are float32 whatever it is.</param>
+    /// <param name="residualNorms">Each residual Add and the RMSNorm after it as one
+    /// com.microsoft.SkipSimplifiedLayerNormalization (float32 graphs that need ONNX Runtime anyway): two kernels fewer
+    /// per layer.</param>
     /// <param name="lastPositionLogits">Logits [batch, 1, vocab] of the last position (rows are left-padded, so it is
     /// every row's last token) instead of [batch, sequence, vocab].</param>
     public static GraphBuilder Build(Checkpoint checkpoint, IMamba2Core mamba, IAttentionCore attentionCore, Func<GraphBuilder, FalconH1Weights> weights,
-        ElementType compute = ElementType.Float, bool lastPositionLogits = false)
+        ElementType compute = ElementType.Float, bool lastPositionLogits = false, bool residualNorms = false)
     {
         var c = checkpoint.Config;
         var g = new GraphBuilder("main");
@@ -40,16 +43,18 @@ public static class FalconH1Graph
         var mambaMask = g.Unsqueeze(g.Cast(newTokenMask, ElementType.Float), -1);
 
         var h = w.Embedding().Lookup(g, inputIds);
+        Value? feedForward = null;  // the previous layer's last branch, not yet added to the residual stream h
         for (int i = 0; i < c.NumHiddenLayers; i++)
         {
             using var scope = g.Scope($"layers.{i}");
             var (kv, state) = layers[i];
-            var u = RmsNorm.Build(g, h, w.InputNorm(i), c.RmsNormEps, compute);
+            (var u, h) = AddAndNorm(g, h, feedForward, w.InputNorm(i), c.RmsNormEps, compute, residualNorms);
             var m = Mamba2.Build(g, mamba, w.Mamba(i), mixer, u, mambaMask, state, out _, out _, compute);
             var a = Attention.Build(g, attentionCore, w.Attention(i), attention, u, kv, context);
-            h = g.Add(h, g.Add(m, a));
-            h = g.Add(h, SwiGlu.Build(g, w.FeedForward(i), RmsNorm.Build(g, h, w.PreFeedForwardNorm(i), c.RmsNormEps, compute), c.IntermediateSize));
+            (var v, h) = AddAndNorm(g, h, g.Add(m, a), w.PreFeedForwardNorm(i), c.RmsNormEps, compute, residualNorms);
+            feedForward = SwiGlu.Build(g, w.FeedForward(i), v, c.IntermediateSize);
         }
+        if (feedForward is not null) h = g.Add(h, feedForward);
         if (lastPositionLogits) h = g.Slice(h, axis: 1, start: -1, end: long.MaxValue);
         var logits = Linear.Build(g, RmsNorm.Build(g, h, w.FinalNorm(), c.RmsNormEps, compute), w.LmHead(), null);
         if (compute != ElementType.Float) logits = g.Cast(logits, ElementType.Float);
@@ -58,6 +63,16 @@ public static class FalconH1Graph
             : g.Output(logits, "logits", ElementType.Float, "batch_size", "sequence_length", c.VocabSize));
         AnnotatePresentOutputs(g, c, attentionCore.SharesKvBuffer, compute);
         return g;
+    }
+
+    /// <summary>h + branch and its RMSNorm; with no branch (the first layer), h and its RMSNorm.</summary>
+    private static (Value Normalized, Value Residual) AddAndNorm(GraphBuilder g, Value h, Value? branch, Value weight, double eps,
+        ElementType compute, bool fused)
+    {
+        if (branch is null) return (RmsNorm.Build(g, h, weight, eps, compute), h);
+        if (fused) return RmsNorm.AfterResidual(g, branch, h, weight, eps);
+        var sum = g.Add(h, branch);
+        return (RmsNorm.Build(g, sum, weight, eps, compute), sum);
     }
 
     private static (KvCache, Mamba2State) LayerInputs(GraphBuilder g, FalconH1Config c, int i, ElementType kv)

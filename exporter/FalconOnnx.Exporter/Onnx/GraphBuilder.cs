@@ -213,12 +213,19 @@ public sealed partial class GraphBuilder
     }
 
     /// <summary>Adds a node and returns its outputs.</summary>
+    /// <param name="absentOutputs">Positions of optional outputs left out (ONNX's empty name): the operator does not
+    /// produce them. Their Values here have empty names and must not be consumed.</param>
     public Value[] Node(string opType, IReadOnlyList<Value?> inputs, int outputCount = 1,
-        IReadOnlyDictionary<string, object>? attributes = null, string domain = "", ElementType? outputType = null)
+        IReadOnlyDictionary<string, object>? attributes = null, string domain = "", ElementType? outputType = null, params int[] absentOutputs)
     {
         var outputs = new Value[outputCount];
         for (int i = 0; i < outputCount; i++)
         {
+            if (absentOutputs.Contains(i))
+            {
+                outputs[i] = new Value("", null, null);
+                continue;
+            }
             string name = UniqueName(outputCount == 1 ? opType : opType + "_" + i.ToString(CultureInfo.InvariantCulture));
             _names.Add(name);
             outputs[i] = new Value(name, outputType, null);

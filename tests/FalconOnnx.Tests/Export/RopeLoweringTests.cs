@@ -14,7 +14,7 @@ public sealed class RopeLoweringTests
     [Test]
     public void GqaExport_RotatesInsideGroupQueryAttention()
     {
-        var model = Load(TinyAExports.Get(SsmLowering.Ort, AttentionLowering.Gqa));
+        var model = TinyAExports.Graph(TinyAExports.Get(SsmLowering.Ort, AttentionLowering.Gqa));
         var ops = OperatorCounts(model);
         var attention = model.Graph.Node.Where(n => n.OpType == "GroupQueryAttention").ToList();
         Assert.Multiple(() =>
@@ -31,7 +31,7 @@ public sealed class RopeLoweringTests
     [Test]
     public void ConcatExport_RotatesWithStandardOperators()
     {
-        var ops = OperatorCounts(Load(TinyAExports.Get(SsmLowering.Onnx, AttentionLowering.Concat)));
+        var ops = OperatorCounts(TinyAExports.Graph(TinyAExports.Get(SsmLowering.Onnx, AttentionLowering.Concat)));
         Assert.Multiple(() =>
         {
             Assert.That(ops.Keys.Where(op => op.StartsWith("com.microsoft.", StringComparison.Ordinal)), Is.Empty);
@@ -40,12 +40,6 @@ public sealed class RopeLoweringTests
     }
 
     private const int Layers = 2;  // tiny-a
-
-    private static ModelProto Load(string folder)
-    {
-        using var stream = File.OpenRead(Path.Combine(folder, "model.onnx"));
-        return ModelProto.Parser.ParseFrom(stream);
-    }
 
     private static Dictionary<string, int> OperatorCounts(ModelProto model)
         => model.Graph.Node

@@ -24,6 +24,13 @@ public static class TinyAExports
         }
     }
 
+    /// <summary>The graph of an exported folder's model.onnx (its weights stay in the data file).</summary>
+    public static FalconOnnx.Onnx.Proto.ModelProto Graph(string folder)
+    {
+        using var stream = File.OpenRead(Path.Combine(folder, FalconH1Exporter.ModelFileName));
+        return FalconOnnx.Onnx.Proto.ModelProto.Parser.ParseFrom(stream);
+    }
+
     /// <summary>The synthesized tiny preset (with its tokenizer and chat template), exported with the default lowering.</summary>
     public static string TinyWithTokenizer()
     {

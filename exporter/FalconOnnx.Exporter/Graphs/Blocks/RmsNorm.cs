@@ -19,6 +19,19 @@ public static class RmsNorm
         return g.Mul(compute == ElementType.Float ? normalized : g.Cast(normalized, compute), weight);
     }
 
+    /// <summary>
+    /// (x + residual, RMSNorm(x + residual)) as one com.microsoft.SkipSimplifiedLayerNormalization node (float32): the
+    /// residual Add and the norm after it in one kernel.
+    /// </summary>
+    public static (Value Normalized, Value Sum) AfterResidual(GraphBuilder g, Value x, Value residual, Value weight, double eps)
+    {
+        g.Import("com.microsoft", 1);
+        // Outputs: normalized, mean and inv_std_var (not wanted: left out), the sum.
+        var outputs = g.Node("SkipSimplifiedLayerNormalization", [x, residual, weight], 4,
+            new Dictionary<string, object> { ["epsilon"] = (float)eps }, "com.microsoft", null, 1, 2);
+        return (outputs[0], outputs[3]);
+    }
+
     /// <summary>RMSNorm within <paramref name="groups"/> contiguous groups of the last axis (width <paramref name="width"/>).</summary>
     public static Value Grouped(GraphBuilder g, Value x, Value weight, double eps, int groups, int width)
     {
