@@ -22,6 +22,7 @@
 #include "falcon_onnx/mamba2_mixer.h"
 #include "falcon_onnx/matmul_fp16.h"
 #include "falcon_onnx/matmul_rows16.h"
+#include "falcon_onnx/swiglu.h"
 #if defined(FALCON_ONNX_WITH_CUDA)
 #include "mamba2_mixer_cuda.cuh"
 #endif
@@ -392,6 +393,45 @@ struct MatMulFp16Op : Ort::CustomOpBase<MatMulFp16Op, MatMulFp16Kernel, true> {
   ONNXTensorElementDataType GetOutputType(std::size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
 };
 
+// ---- falcon_onnx:SwiGlu: input gate_up [..., 2I] float (gate first); output y [..., I] = up * SiLU(gate) ----
+constexpr const char* kSwiGlu = "SwiGlu";
+
+class SwiGluKernel {
+ public:
+  explicit SwiGluKernel(const OrtKernelInfo*) {}
+
+  OrtStatusPtr ComputeV2(OrtKernelContext* raw_context) const noexcept {
+    return status_of([&] {
+      Ort::KernelContext context(raw_context);
+      const Ort::ConstValue gate_up = context.GetInput(0);
+      std::vector<int64_t> dims = gate_up.GetTensorTypeAndShapeInfo().GetShape();
+      if (dims.empty() || dims.back() % 2 != 0)
+        throw std::invalid_argument("SwiGlu: gate_up must end in an even dimension (gate | up), got " + dims_text(dims));
+      SwiGluShape s;
+      s.width = dims.back() / 2;
+      s.tokens = 1;
+      for (std::size_t i = 0; i + 1 < dims.size(); ++i) s.tokens *= dims[i];
+      dims.back() = s.width;
+      float* y = context.GetOutput(0, dims).GetTensorMutableData<float>();
+      swiglu_cpu(s, gate_up.GetTensorData<float>(), y, OrtThreadPoolRunner(context));
+    });
+  }
+};
+
+struct SwiGluOp : Ort::CustomOpBase<SwiGluOp, SwiGluKernel, true> {
+  explicit SwiGluOp(uint32_t api_version) { OrtCustomOp::version = api_version; }
+
+  OrtStatusPtr CreateKernelV2(const OrtApi&, const OrtKernelInfo* info, void** kernel) const noexcept {
+    return status_of([&] { *kernel = new SwiGluKernel(info); });
+  }
+  const char* GetName() const { return kSwiGlu; }
+  const char* GetExecutionProviderType() const { return kCpuProvider; }
+  std::size_t GetInputTypeCount() const { return 1; }
+  ONNXTensorElementDataType GetInputType(std::size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
+  std::size_t GetOutputTypeCount() const { return 1; }
+  ONNXTensorElementDataType GetOutputType(std::size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
+};
+
 #if defined(FALCON_ONNX_WITH_CUDA)
 using CudaFloatOp = MixerOp<CudaKernel<float>, float>;
 using CudaHalfOp = MixerOp<CudaKernel<Ort::Float16_t>, Ort::Float16_t>;
@@ -401,7 +441,7 @@ using CudaBFloat16Op = MixerOp<CudaKernel<Ort::BFloat16_t>, Ort::BFloat16_t>;
 // The op descriptions and domains must outlive every session that uses them: they live until unload.
 struct Registry {
   explicit Registry(uint32_t api_version)
-      : cpu_float(kCpuProvider, api_version), matmul_int4(api_version), matmul_int8(api_version), matmul_fp16(api_version)
+      : cpu_float(kCpuProvider, api_version), matmul_int4(api_version), matmul_int8(api_version), matmul_fp16(api_version), swiglu(api_version)
 #if defined(FALCON_ONNX_WITH_CUDA)
         , cuda_float(kCudaProvider, api_version), cuda_half(kCudaProvider, api_version),
         cuda_bfloat16(kCudaProvider, api_version)
@@ -414,6 +454,7 @@ struct Registry {
   Rows16MatMulOp<4> matmul_int4;
   Rows16MatMulOp<8> matmul_int8;
   MatMulFp16Op matmul_fp16;
+  SwiGluOp swiglu;
 #if defined(FALCON_ONNX_WITH_CUDA)
   CudaFloatOp cuda_float;
   CudaHalfOp cuda_half;
@@ -436,6 +477,7 @@ void add_domain(OrtSessionOptions* options, uint32_t api_version) {
   domain.Add(&r.matmul_int4);
   domain.Add(&r.matmul_int8);
   domain.Add(&r.matmul_fp16);
+  domain.Add(&r.swiglu);
 #if defined(FALCON_ONNX_WITH_CUDA)
   domain.Add(&r.cuda_float);
   domain.Add(&r.cuda_half);

@@ -55,10 +55,12 @@ public static class FalconH1Exporter
             Precision.Bf16 => ElementType.BFloat16,
             _ => ElementType.Float,
         };
-        // --ssm onnx keeps standard norms; the other lowerings need ONNX Runtime anyway.
-        bool residualNorms = compute == ElementType.Float && options.Ssm != SsmLowering.Onnx;
+        // --ssm onnx keeps standard norms; the other lowerings need ONNX Runtime anyway. SwiGlu has a CPU kernel only.
+        var fusions = new GraphFusions(
+            ResidualNorms: compute == ElementType.Float && options.Ssm != SsmLowering.Onnx,
+            SwiGluKernel: compute == ElementType.Float && options.NeedsCustomOps && options.Target == ExecutionTarget.Cpu);
         var graph = FalconH1Graph.Build(checkpoint, core, attention, g => weights = new FalconH1Weights(g, checkpoint, policy, options.Quantization, compute), compute,
-            options.LastPositionLogits, residualNorms);
+            options.LastPositionLogits, fusions);
         options.CheckHalfLinears(weights!.HalfLinears);
         bool needsLibrary = options.NeedsCustomOps || weights.HalfLinears.Count > 0;
         progress?.Invoke(new ExportProgress("weights", null, 0, graph.Initializers.Count, 0, 0));

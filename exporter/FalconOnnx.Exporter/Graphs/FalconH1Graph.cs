@@ -15,15 +15,15 @@ public static class FalconH1Graph
     /// <param name="weights">Makes the initializers in the precision the export asks for.</param>
     /// <param name="compute">Activations and KV cache: float32, or float16/bfloat16 for CUDA exports. Mamba-2
     /// states and logits are float32 whatever it is.</param>
-    /// <param name="residualNorms">Each residual Add and the RMSNorm after it as one
-    /// com.microsoft.SkipSimplifiedLayerNormalization (float32 graphs that need ONNX Runtime anyway): two kernels fewer
-    /// per layer.</param>
+    /// <param name="fusions">Kernels that do the work of several nodes, where the export's runtime has them.</param>
     /// <param name="lastPositionLogits">Logits [batch, 1, vocab] of the last position (rows are left-padded, so it is
     /// every row's last token) instead of [batch, sequence, vocab].</param>
     public static GraphBuilder Build(Checkpoint checkpoint, IMamba2Core mamba, IAttentionCore attentionCore, Func<GraphBuilder, FalconH1Weights> weights,
-        ElementType compute = ElementType.Float, bool lastPositionLogits = false, bool residualNorms = false)
+        ElementType compute = ElementType.Float, bool lastPositionLogits = false, GraphFusions? fusions = null)
     {
         var c = checkpoint.Config;
+        fusions ??= new GraphFusions();
+        bool residualNorms = fusions.ResidualNorms;
         var g = new GraphBuilder("main");
         g.Import("", Opset);
         var w = weights(g);
@@ -52,7 +52,7 @@ public static class FalconH1Graph
             var m = Mamba2.Build(g, mamba, w.Mamba(i), mixer, u, mambaMask, state, out _, out _, compute);
             var a = Attention.Build(g, attentionCore, w.Attention(i), attention, u, kv, context);
             (var v, h) = AddAndNorm(g, h, g.Add(m, a), w.PreFeedForwardNorm(i), c.RmsNormEps, compute, residualNorms);
-            feedForward = SwiGlu.Build(g, w.FeedForward(i), v, c.IntermediateSize);
+            feedForward = SwiGlu.Build(g, w.FeedForward(i), v, c.IntermediateSize, fusions.SwiGluKernel);
         }
         if (feedForward is not null) h = g.Add(h, feedForward);
         if (lastPositionLogits) h = g.Slice(h, axis: 1, start: -1, end: long.MaxValue);
@@ -102,3 +102,10 @@ public static class FalconH1Graph
         }
     }
 }
+
+/// <summary>Kernels that do the work of several nodes; each needs a runtime that has it.</summary>
+/// <param name="ResidualNorms">Each residual Add and the RMSNorm after it as one
+/// com.microsoft.SkipSimplifiedLayerNormalization (float32 graphs for ONNX Runtime): two kernels fewer per layer.</param>
+/// <param name="SwiGluKernel">SwiGLU's Split, SiLU and Mul as one falcon_onnx.SwiGlu (CPU graphs that load FalconOnnx's
+/// operator library anyway): two kernels fewer per layer.</param>
+public sealed record GraphFusions(bool ResidualNorms = false, bool SwiGluKernel = false);

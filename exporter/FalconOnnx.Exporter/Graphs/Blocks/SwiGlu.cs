@@ -8,11 +8,22 @@ public sealed record SwiGluWeights(LinearWeight GateUp, Value? GateUpBias, Linea
 /// <summary>SwiGLU feed-forward: down( up(x) · SiLU(gate(x)) ).</summary>
 public static class SwiGlu
 {
-    public static Value Build(GraphBuilder g, SwiGluWeights w, Value x, int intermediate)
+    /// <param name="kernel">The activation as one falcon_onnx.SwiGlu (custom-ops/include/falcon_onnx/swiglu.h).</param>
+    public static Value Build(GraphBuilder g, SwiGluWeights w, Value x, int intermediate, bool kernel = false)
     {
         var gateUp = Linear.Build(g, x, w.GateUp, w.GateUpBias);
-        var parts = g.Split(gateUp, -1, intermediate, intermediate);
-        return Linear.Build(g, g.Mul(parts[1], g.Silu(parts[0])), w.Down, w.DownBias);
+        Value activated;
+        if (kernel)
+        {
+            g.Import(Mamba2CustomCore.Domain, Mamba2CustomCore.Version);
+            activated = g.Node("SwiGlu", [gateUp], 1, null, Mamba2CustomCore.Domain)[0];
+        }
+        else
+        {
+            var parts = g.Split(gateUp, -1, intermediate, intermediate);
+            activated = g.Mul(parts[1], g.Silu(parts[0]));
+        }
+        return Linear.Build(g, activated, w.Down, w.DownBias);
     }
 }
 

@@ -4,11 +4,12 @@ using FalconOnnx.Tests.Support;
 namespace FalconOnnx.Tests.Export;
 
 /// <summary>
-/// Where the residual Adds go: float32 exports for ONNX Runtime fold each Add and the RMSNorm after it into one
-/// com.microsoft.SkipSimplifiedLayerNormalization; --ssm onnx keeps standard operators. (That both add and normalize
-/// as HF does is what the golden tests check.)
+/// Fused kernels in the graph: float32 exports for ONNX Runtime fold each residual Add and the RMSNorm after it into
+/// one com.microsoft.SkipSimplifiedLayerNormalization (--ssm onnx keeps standard operators), and CPU exports that load
+/// FalconOnnx's operator library run SwiGLU's activation as one falcon_onnx.SwiGlu. (That they compute what HF does is
+/// what the golden tests check.)
 /// </summary>
-public sealed class ResidualNormLoweringTests
+public sealed class FusionLoweringTests
 {
     private const int Layers = 2;  // tiny-a
 
@@ -25,6 +26,24 @@ public sealed class ResidualNormLoweringTests
             Assert.That(fused.Select(n => n.Output[1] + n.Output[2]), Is.All.Empty, "mean and inv_std_var left out");
             Assert.That(fused.Select(n => n.Output[3]), Is.All.Not.Empty, "the sum carries the residual stream on");
         });
+    }
+
+    [Test]
+    public void CustomExport_RunsSwiGluAsOneKernel()
+    {
+        var nodes = TinyAExports.Graph(TinyAExports.Get(SsmLowering.Custom)).Graph.Node;
+        Assert.Multiple(() =>
+        {
+            Assert.That(nodes.Count(n => n.Domain == "falcon_onnx" && n.OpType == "SwiGlu"), Is.EqualTo(Layers));
+            Assert.That(nodes.Where(n => n.OpType is "Split" or "Sigmoid"), Is.Empty, "no Split of gate | up, no standard SiLU");
+        });
+    }
+
+    [Test]
+    public void OrtExport_KeepsSwiGluStandard()
+    {
+        var nodes = TinyAExports.Graph(TinyAExports.Get(SsmLowering.Ort, AttentionLowering.Gqa)).Graph.Node;
+        Assert.That(nodes.Where(n => n.OpType == "SwiGlu"), Is.Empty, "no operator library in an ort export");
     }
 
     [Test]
