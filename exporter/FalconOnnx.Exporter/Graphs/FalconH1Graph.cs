@@ -23,7 +23,6 @@ public static class FalconH1Graph
     {
         var c = checkpoint.Config;
         fusions ??= new GraphFusions();
-        bool residualNorms = fusions.ResidualNorms;
         var g = new GraphBuilder("main");
         g.Import("", Opset);
         var w = weights(g);
@@ -48,10 +47,10 @@ public static class FalconH1Graph
         {
             using var scope = g.Scope($"layers.{i}");
             var (kv, state) = layers[i];
-            (var u, h) = AddAndNorm(g, h, feedForward, w.InputNorm(i), c.RmsNormEps, compute, residualNorms);
+            (var u, h) = AddAndNorm(g, h, feedForward, w.InputNorm(i), c.RmsNormEps, compute, fusions.ResidualNorms);
             var m = Mamba2.Build(g, mamba, w.Mamba(i), mixer, u, mambaMask, state, out _, out _, compute);
             var a = Attention.Build(g, attentionCore, w.Attention(i), attention, u, kv, context);
-            (var v, h) = AddAndNorm(g, h, g.Add(m, a), w.PreFeedForwardNorm(i), c.RmsNormEps, compute, residualNorms);
+            (var v, h) = AddAndNorm(g, h, g.Add(m, a), w.PreFeedForwardNorm(i), c.RmsNormEps, compute, fusions.ResidualNorms);
             feedForward = SwiGlu.Build(g, w.FeedForward(i), v, c.IntermediateSize, fusions.SwiGluKernel);
         }
         if (feedForward is not null) h = g.Add(h, feedForward);
