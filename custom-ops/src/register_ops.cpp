@@ -96,6 +96,13 @@ std::string dims_text(const std::vector<int64_t>& dims) {
   return text + "]";
 }
 
+// Rows of a [..., width] tensor: the product of every dimension but the last.
+int64_t leading_rows(const std::vector<int64_t>& dims) {
+  int64_t rows = 1;
+  for (std::size_t i = 0; i + 1 < dims.size(); ++i) rows *= dims[i];
+  return rows;
+}
+
 struct CallInputs {
   Ort::ConstValue values[kInputCount];
   std::vector<int64_t> dims[kInputCount];
@@ -283,6 +290,28 @@ struct MixerOp : Ort::CustomOpBase<MixerOp<Kernel, Activation>, Kernel, true> {
 
 using CpuFloatOp = MixerOp<CpuKernel, float>;
 
+constexpr ONNXTensorElementDataType kFloat = ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+
+// The description ORT reads for each CPU operator below: float output y, the inputs' types in order, and a kernel
+// built from the node's attributes that names its operator (Kernel::kName).
+template <typename Kernel, ONNXTensorElementDataType... kInputs>
+struct CpuOp : Ort::CustomOpBase<CpuOp<Kernel, kInputs...>, Kernel, true> {
+  explicit CpuOp(uint32_t api_version) { OrtCustomOp::version = api_version; }
+
+  OrtStatusPtr CreateKernelV2(const OrtApi&, const OrtKernelInfo* info, void** kernel) const noexcept {
+    return status_of([&] { *kernel = new Kernel(info); });
+  }
+  const char* GetName() const { return Kernel::kName; }
+  const char* GetExecutionProviderType() const { return kCpuProvider; }
+  std::size_t GetInputTypeCount() const { return sizeof...(kInputs); }
+  ONNXTensorElementDataType GetInputType(std::size_t index) const {
+    constexpr ONNXTensorElementDataType types[] = {kInputs...};
+    return types[index];
+  }
+  std::size_t GetOutputTypeCount() const { return 1; }
+  ONNXTensorElementDataType GetOutputType(std::size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
+};
+
 // ---- falcon_onnx:MatMulInt4 and MatMulInt8: inputs x [..., K] float, packed [groups, K / 32, 64 * bits] uint8,
 // scales [groups, K / 32, 16] float; attribute N (outputs; groups = ceil(N / 16)); output y [..., N] float ----
 template <int kBits>
@@ -291,6 +320,8 @@ constexpr const char* kRows16OpName = kBits == 8 ? "MatMulInt8" : "MatMulInt4";
 template <int kBits>
 class Rows16MatMulKernel {
  public:
+  static constexpr const char* kName = kRows16OpName<kBits>;
+
   explicit Rows16MatMulKernel(const OrtKernelInfo* info) : outputs_(int_attribute(info, "N", nullptr, kRows16OpName<kBits>)) {
     if (outputs_ <= 0)
       throw std::invalid_argument(std::string(kRows16OpName<kBits>) + ": attribute N must be positive, got " + std::to_string(outputs_));
@@ -309,8 +340,7 @@ class Rows16MatMulKernel {
       s.inputs = dims.back();
       s.outputs = outputs_;
       s.bits = kBits;
-      s.tokens = 1;
-      for (std::size_t i = 0; i + 1 < dims.size(); ++i) s.tokens *= dims[i];
+      s.tokens = leading_rows(dims);
       if (s.inputs % kRows16Block != 0)
         throw std::invalid_argument(std::string(op) + ": the last dimension of x (" + std::to_string(s.inputs) + ") is not a multiple of 32");
       const std::vector<int64_t> want_packed{s.groups(), s.blocks(), s.block_bytes()}, want_scales{s.groups(), s.blocks(), kRows16Group};
@@ -330,27 +360,15 @@ class Rows16MatMulKernel {
 };
 
 template <int kBits>
-struct Rows16MatMulOp : Ort::CustomOpBase<Rows16MatMulOp<kBits>, Rows16MatMulKernel<kBits>, true> {
-  explicit Rows16MatMulOp(uint32_t api_version) { OrtCustomOp::version = api_version; }
-
-  OrtStatusPtr CreateKernelV2(const OrtApi&, const OrtKernelInfo* info, void** kernel) const noexcept {
-    return status_of([&] { *kernel = new Rows16MatMulKernel<kBits>(info); });
-  }
-  const char* GetName() const { return kRows16OpName<kBits>; }
-  const char* GetExecutionProviderType() const { return kCpuProvider; }
-  std::size_t GetInputTypeCount() const { return 3; }
-  ONNXTensorElementDataType GetInputType(std::size_t index) const {
-    return index == 1 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8 : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
-  }
-  std::size_t GetOutputTypeCount() const { return 1; }
-  ONNXTensorElementDataType GetOutputType(std::size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
-};
+using Rows16MatMulOp = CpuOp<Rows16MatMulKernel<kBits>, kFloat, ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8, kFloat>;
 
 // ---- falcon_onnx:MatMulFp16: inputs x [..., K] float, weight [N, K] float16; output y [..., N] float ----
 constexpr const char* kMatMulFp16 = "MatMulFp16";
 
 class MatMulFp16Kernel {
  public:
+  static constexpr const char* kName = kMatMulFp16;
+
   explicit MatMulFp16Kernel(const OrtKernelInfo*) {}
 
   OrtStatusPtr ComputeV2(OrtKernelContext* raw_context) const noexcept {
@@ -366,8 +384,7 @@ class MatMulFp16Kernel {
       MatMulFp16Shape s;
       s.inputs = dims.back();
       s.outputs = weight_dims[0];
-      s.tokens = 1;
-      for (std::size_t i = 0; i + 1 < dims.size(); ++i) s.tokens *= dims[i];
+      s.tokens = leading_rows(dims);
       dims.back() = s.outputs;
       float* y = context.GetOutput(0, dims).GetTensorMutableData<float>();
       static_assert(sizeof(Ort::Float16_t) == sizeof(uint16_t), "float16 is stored as its 16 bits");
@@ -377,27 +394,15 @@ class MatMulFp16Kernel {
   }
 };
 
-struct MatMulFp16Op : Ort::CustomOpBase<MatMulFp16Op, MatMulFp16Kernel, true> {
-  explicit MatMulFp16Op(uint32_t api_version) { OrtCustomOp::version = api_version; }
-
-  OrtStatusPtr CreateKernelV2(const OrtApi&, const OrtKernelInfo* info, void** kernel) const noexcept {
-    return status_of([&] { *kernel = new MatMulFp16Kernel(info); });
-  }
-  const char* GetName() const { return kMatMulFp16; }
-  const char* GetExecutionProviderType() const { return kCpuProvider; }
-  std::size_t GetInputTypeCount() const { return 2; }
-  ONNXTensorElementDataType GetInputType(std::size_t index) const {
-    return index == 1 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
-  }
-  std::size_t GetOutputTypeCount() const { return 1; }
-  ONNXTensorElementDataType GetOutputType(std::size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
-};
+using MatMulFp16Op = CpuOp<MatMulFp16Kernel, kFloat, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16>;
 
 // ---- falcon_onnx:SwiGlu: input gate_up [..., 2I] float (gate first); output y [..., I] = up * SiLU(gate) ----
 constexpr const char* kSwiGlu = "SwiGlu";
 
 class SwiGluKernel {
  public:
+  static constexpr const char* kName = kSwiGlu;
+
   explicit SwiGluKernel(const OrtKernelInfo*) {}
 
   OrtStatusPtr ComputeV2(OrtKernelContext* raw_context) const noexcept {
@@ -409,8 +414,7 @@ class SwiGluKernel {
         throw std::invalid_argument("SwiGlu: gate_up must end in an even dimension (gate | up), got " + dims_text(dims));
       SwiGluShape s;
       s.width = dims.back() / 2;
-      s.tokens = 1;
-      for (std::size_t i = 0; i + 1 < dims.size(); ++i) s.tokens *= dims[i];
+      s.tokens = leading_rows(dims);
       dims.back() = s.width;
       float* y = context.GetOutput(0, dims).GetTensorMutableData<float>();
       swiglu_cpu(s, gate_up.GetTensorData<float>(), y, OrtThreadPoolRunner(context));
@@ -418,19 +422,7 @@ class SwiGluKernel {
   }
 };
 
-struct SwiGluOp : Ort::CustomOpBase<SwiGluOp, SwiGluKernel, true> {
-  explicit SwiGluOp(uint32_t api_version) { OrtCustomOp::version = api_version; }
-
-  OrtStatusPtr CreateKernelV2(const OrtApi&, const OrtKernelInfo* info, void** kernel) const noexcept {
-    return status_of([&] { *kernel = new SwiGluKernel(info); });
-  }
-  const char* GetName() const { return kSwiGlu; }
-  const char* GetExecutionProviderType() const { return kCpuProvider; }
-  std::size_t GetInputTypeCount() const { return 1; }
-  ONNXTensorElementDataType GetInputType(std::size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
-  std::size_t GetOutputTypeCount() const { return 1; }
-  ONNXTensorElementDataType GetOutputType(std::size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
-};
+using SwiGluOp = CpuOp<SwiGluKernel, kFloat>;
 
 #if defined(FALCON_ONNX_WITH_CUDA)
 using CudaFloatOp = MixerOp<CudaKernel<float>, float>;
